@@ -1,0 +1,87 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph (a DAG; each module one job):
+//   CRdKafka, CHiredis      C shims over the system libraries
+//   SluiceCore              events, validation, event time, windows, features (pure: no I/O)
+//   SluiceModel             model formats, compiled ensemble, predictor (pure: no I/O beyond reading a file)
+//   SluiceKafka             librdkafka adapter          -> CRdKafka
+//   SluiceRedis             hiredis adapter             -> CHiredis
+//   SluiceEngine            topology, pipeline, routing -> Core, Model, Kafka, Redis
+//   SluiceGenerator         synthetic traffic for the demo, tests and load tests -> Core
+//   sluice (SluiceCLI)      command line                -> Engine
+let package = Package(
+    name: "sluice",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sluice", targets: ["SluiceCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(name: "SluiceCore"),
+        .target(name: "SluiceModel"),
+        .target(name: "SluiceGenerator", dependencies: ["SluiceCore"]),
+        .target(
+            name: "SluiceKafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SluiceRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SluiceEngine",
+            dependencies: [
+                "SluiceCore", "SluiceModel", "SluiceKafka", "SluiceRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "SluiceCLI",
+            dependencies: [
+                "SluiceEngine", "SluiceGenerator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: ["SluiceCore", "SluiceGenerator", "SluiceKafka", "SluiceRedis"]
+        ),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(
+            name: "SluiceModelTests",
+            dependencies: ["SluiceModel"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceTestSupport"]),
+        .testTarget(
+            name: "SluiceIntegrationTests",
+            dependencies: ["SluiceEngine", "SluiceTestSupport"]
+        ),
+    ]
+)

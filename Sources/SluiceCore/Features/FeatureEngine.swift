@@ -1,0 +1,185 @@
+/// Computes feature vectors and applies events to entity state, following docs/features.md.
+///
+/// Pure and deterministic: the same events in the same log order give bit-identical results,
+/// whichever path (stream, replay, backfill, API) drives it. For each event the caller asks
+/// for its features first (from the state *before* the event), then applies it.
+public struct FeatureEngine: Sendable {
+    public let featureSet: FeatureSet
+    private let windowed: [WindowedFeature]
+
+    public init(featureSet: FeatureSet) {
+        self.featureSet = featureSet
+        self.windowed = featureSet.windowedIndices.map { index in
+            guard case .windowed(let feature) = featureSet.features[index].kind else { preconditionFailure() }
+            return feature
+        }
+    }
+
+    public var featureCount: Int { featureSet.features.count }
+
+    public func emptyState() -> EntityState { EntityState(windowCount: windowed.count) }
+
+    /// True when `event` is older than the entity's maximum event time minus the allowed lateness.
+    public func isLate(_ event: Event, state: EntityState) -> Bool {
+        guard let maxTime = state.maxEventTime else { return false }
+        return event.eventTime < maxTime - featureSet.allowedLatenessMillis
+    }
+
+    /// The features of `event` given the entity's state before it; NaN marks a missing value.
+    public func features(of event: Event, state: EntityState) -> [Double] {
+        var values = [Double](repeating: .nan, count: featureCount)
+        values.withUnsafeMutableBufferPointer { computeFeatures(of: event, state: state, into: $0) }
+        return values
+    }
+
+    /// As `features(of:state:)`, writing into a caller-owned row of `featureCount` values.
+    public func computeFeatures(of event: Event, state: EntityState, into row: UnsafeMutableBufferPointer<Double>) {
+        precondition(row.count >= featureCount)
+        let features = featureSet.features
+        var windowSlot = 0
+        for index in features.indices {
+            switch features[index].kind {
+            case .windowed:
+                row[index] = value(of: windowed[windowSlot], window: state.windows[windowSlot], event: event, state: state)
+                windowSlot += 1
+            case .eventField(let field):
+                row[index] = event.number(field) ?? .nan
+            case .derived(let derived):
+                row[index] = Self.derivedValue(derived, event: event)
+            case .ratio:
+                break
+            }
+        }
+        for index in features.indices {
+            if case .ratio(let numerator, let denominator) = features[index].kind {
+                let n = row[numerator]
+                let d = row[denominator]
+                row[index] = (d.isNaN || d == 0 || n.isNaN) ? .nan : n / d
+            }
+        }
+    }
+
+    static func derivedValue(_ derived: EventDerivedFeature, event: Event) -> Double {
+        switch derived {
+        case .addressMismatch:
+            guard let shipping = event.shippingCountry, let billing = event.billingCountry else { return .nan }
+            return shipping == billing ? 0 : 1
+        case .hourOfDay: return Double(EventTime.hourOfDay(event.eventTime))
+        case .dayOfWeek: return Double(EventTime.dayOfWeek(event.eventTime))
+        }
+    }
+
+    /// The lowest bucket index still visible to any event, given the entity's maximum event time.
+    private func retentionFloor(_ feature: WindowedFeature, maxEventTime: Int64) -> Int64 {
+        feature.window.bucket(of: maxEventTime - featureSet.allowedLatenessMillis) - feature.window.bucketCount + 1
+    }
+
+    private func value(of feature: WindowedFeature, window: WindowState, event: Event, state: EntityState) -> Double {
+        let high = feature.window.bucket(of: event.eventTime)
+        var low = high - feature.window.bucketCount + 1
+        if let maxTime = state.maxEventTime { low = Swift.max(low, retentionFloor(feature, maxEventTime: maxTime)) }
+
+        var count: Int64 = 0
+        var sum = 0.0
+        var minimum = Double.infinity
+        var maximum = -Double.infinity
+        var lastSequence: Int64 = 0
+        var lastValue = Double.nan
+        var lastTime: Int64 = 0
+        var distinct = Set<String>()
+        for bucket in window.buckets where bucket.index >= low && bucket.index <= high && bucket.count > 0 {
+            count += bucket.count
+            switch feature.aggregation {
+            case .count: break
+            case .sum, .mean: sum += bucket.sum
+            case .min: minimum = Swift.min(minimum, bucket.min)
+            case .max: maximum = Swift.max(maximum, bucket.max)
+            case .distinctCount: distinct.formUnion(bucket.distinct)
+            case .last, .secondsSinceLast:
+                if bucket.lastSequence > lastSequence {
+                    lastSequence = bucket.lastSequence
+                    lastValue = bucket.lastValue
+                    lastTime = bucket.lastTime
+                }
+            }
+        }
+        switch feature.aggregation {
+        case .count: return Double(count)
+        case .sum: return sum
+        case .mean: return count == 0 ? .nan : sum / Double(count)
+        case .min: return count == 0 ? .nan : minimum
+        case .max: return count == 0 ? .nan : maximum
+        case .distinctCount: return Double(distinct.count)
+        case .last: return count == 0 ? .nan : lastValue
+        case .secondsSinceLast: return count == 0 ? .nan : Double(event.eventTime - lastTime) / 1000
+        }
+    }
+
+    /// Applies a non-late `event` to `state` and discards buckets no event can see any more.
+    /// Returns false (and leaves the state alone) when the event is late.
+    @discardableResult
+    public func apply(_ event: Event, to state: inout EntityState) -> Bool {
+        if isLate(event, state: state) { return false }
+        state.appliedCount += 1
+        let sequence = state.appliedCount
+        let maxTime = Swift.max(state.maxEventTime ?? event.eventTime, event.eventTime)
+        state.maxEventTime = maxTime
+        for slot in windowed.indices {
+            let feature = windowed[slot]
+            if feature.accepts(event) {
+                add(event, sequence: sequence, feature: feature, to: &state.windows[slot])
+            }
+            let floor = retentionFloor(feature, maxEventTime: maxTime)
+            if let first = state.windows[slot].buckets.first, first.index < floor {
+                state.windows[slot].buckets.removeAll { $0.index < floor }
+            }
+        }
+        return true
+    }
+
+    private func add(_ event: Event, sequence: Int64, feature: WindowedFeature, to window: inout WindowState) {
+        let index = feature.window.bucket(of: event.eventTime)
+        let position: Int
+        if let last = window.buckets.last, last.index == index {
+            position = window.buckets.count - 1
+        } else if let found = window.buckets.firstIndex(where: { $0.index >= index }) {
+            if window.buckets[found].index != index { window.buckets.insert(BucketAggregate(index: index), at: found) }
+            position = found
+        } else {
+            window.buckets.append(BucketAggregate(index: index))
+            position = window.buckets.count - 1
+        }
+        var bucket = window.buckets[position]
+        bucket.count += 1
+        let number = feature.field.flatMap { event.number($0) }
+        switch feature.aggregation {
+        case .count: break
+        case .sum, .mean: bucket.sum += number ?? 0
+        case .min: bucket.min = Swift.min(bucket.min, number ?? .infinity)
+        case .max: bucket.max = Swift.max(bucket.max, number ?? -.infinity)
+        case .distinctCount:
+            if let key = feature.field.flatMap({ event.key($0) }) {
+                let at = bucket.distinct.partitioningIndex { $0 >= key }
+                if at == bucket.distinct.count || bucket.distinct[at] != key { bucket.distinct.insert(key, at: at) }
+            }
+        case .last, .secondsSinceLast:
+            bucket.lastSequence = sequence
+            bucket.lastValue = number ?? .nan
+            bucket.lastTime = event.eventTime
+        }
+        window.buckets[position] = bucket
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `predicate`, for a predicate that is false then true over the array.
+    func partitioningIndex(where predicate: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if predicate(self[mid]) { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+}

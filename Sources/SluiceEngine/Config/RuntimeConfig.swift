@@ -1,0 +1,113 @@
+import Foundation
+import SluiceKafka
+import SluiceRedis
+import Yams
+
+/// Where and how an instance runs: broker and Redis addresses, batch sizes, logging.
+/// Read from YAML (config/*.yaml), then overridden by environment variables:
+///
+/// - `SLUICE_KAFKA_<PROPERTY>`: any librdkafka property, upper-cased with `.` as `_`
+///   (e.g. `SLUICE_KAFKA_BOOTSTRAP_SERVERS`, `SLUICE_KAFKA_GROUP_ID`);
+/// - `SLUICE_REDIS_URL`, `SLUICE_REDIS_KEY_PREFIX`;
+/// - `SLUICE_BATCH_SIZE`, `SLUICE_POLL_TIMEOUT_MS`, `SLUICE_LOG_LEVEL`.
+public struct RuntimeConfig: Sendable {
+    public var kafka: KafkaConfiguration
+    public var redisURL: String
+    public var keyPrefix: String
+    public var batchSize: Int
+    public var pollTimeoutMs: Int32
+    public var flushTimeoutMs: Int32
+    public var logLevel: String
+
+    public struct LoadError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    struct File: Decodable {
+        struct Redis: Decodable {
+            var url: String?
+            var keyPrefix: String?
+            enum CodingKeys: String, CodingKey {
+                case url
+                case keyPrefix = "key_prefix"
+            }
+        }
+        struct Pipeline: Decodable {
+            var batchSize: Int?
+            var pollTimeoutMs: Int32?
+            var flushTimeoutMs: Int32?
+            enum CodingKeys: String, CodingKey {
+                case batchSize = "batch_size"
+                case pollTimeoutMs = "poll_timeout_ms"
+                case flushTimeoutMs = "flush_timeout_ms"
+            }
+        }
+        var kafka: [String: String]?
+        var redis: Redis?
+        var pipeline: Pipeline?
+        var logLevel: String?
+        enum CodingKeys: String, CodingKey {
+            case kafka, redis, pipeline
+            case logLevel = "log_level"
+        }
+    }
+
+    public init(kafka: KafkaConfiguration, redisURL: String, keyPrefix: String = "sluice", batchSize: Int = 1000,
+                pollTimeoutMs: Int32 = 100, flushTimeoutMs: Int32 = 30_000, logLevel: String = "info") {
+        self.kafka = kafka
+        self.redisURL = redisURL
+        self.keyPrefix = keyPrefix
+        self.batchSize = batchSize
+        self.pollTimeoutMs = pollTimeoutMs
+        self.flushTimeoutMs = flushTimeoutMs
+        self.logLevel = logLevel
+    }
+
+    /// Loads `path` (nil: defaults only) and applies `environment` overrides.
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RuntimeConfig {
+        var file = File()
+        if let path {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw LoadError(description: "config \(path): cannot read: \(error.localizedDescription)")
+            }
+            do {
+                file = try YAMLDecoder().decode(File.self, from: text)
+            } catch {
+                throw LoadError(description: "config \(path): \(error)")
+            }
+        }
+        var config = RuntimeConfig(
+            kafka: KafkaConfiguration(file.kafka ?? [:]),
+            redisURL: file.redis?.url ?? "redis://127.0.0.1:6379/0",
+            keyPrefix: file.redis?.keyPrefix ?? "sluice",
+            batchSize: file.pipeline?.batchSize ?? 1000,
+            pollTimeoutMs: file.pipeline?.pollTimeoutMs ?? 100,
+            flushTimeoutMs: file.pipeline?.flushTimeoutMs ?? 30_000,
+            logLevel: file.logLevel ?? "info")
+        for (name, value) in environment where name.hasPrefix("SLUICE_KAFKA_") {
+            let property = name.dropFirst("SLUICE_KAFKA_".count).lowercased().replacingOccurrences(of: "_", with: ".")
+            config.kafka[property] = value
+        }
+        if let url = environment["SLUICE_REDIS_URL"] { config.redisURL = url }
+        if let prefix = environment["SLUICE_REDIS_KEY_PREFIX"] { config.keyPrefix = prefix }
+        if let level = environment["SLUICE_LOG_LEVEL"] { config.logLevel = level }
+        if let text = environment["SLUICE_BATCH_SIZE"] {
+            guard let value = Int(text), value > 0 else { throw LoadError(description: "SLUICE_BATCH_SIZE=\(text) is not a positive integer") }
+            config.batchSize = value
+        }
+        if let text = environment["SLUICE_POLL_TIMEOUT_MS"] {
+            guard let value = Int32(text), value >= 0 else { throw LoadError(description: "SLUICE_POLL_TIMEOUT_MS=\(text) is not a non-negative integer") }
+            config.pollTimeoutMs = value
+        }
+        guard config.batchSize > 0, config.batchSize <= 100_000 else {
+            throw LoadError(description: "pipeline.batch_size must be between 1 and 100000")
+        }
+        guard config.kafka["bootstrap.servers"] != nil else {
+            throw LoadError(description: "kafka.bootstrap.servers is not set (config file or SLUICE_KAFKA_BOOTSTRAP_SERVERS)")
+        }
+        return config
+    }
+}

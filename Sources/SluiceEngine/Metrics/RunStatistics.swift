@@ -1,0 +1,45 @@
+import SluiceCore
+
+/// Counters and latency of one pipeline run, for the summary the CLI prints.
+/// Owned by the pipeline thread; read by others only after the run ends.
+public struct RunStatistics: Sendable {
+    public var recordsIn = 0
+    public var decisions = 0
+    public var deadLettered = 0
+    public var late = 0
+    public var batches = 0
+    public var byDecision: [Topology.Decision: Int] = [:]
+    /// Input record timestamp to the commit that made its decision durable, in microseconds.
+    public var eventToDecision = LatencyHistogram()
+    public var startedAtNanos: UInt64 = 0
+    public var firstRecordAtNanos: UInt64?
+    public var lastCommitAtNanos: UInt64?
+
+    public init() {}
+
+    /// Records per second from the first consumed record to the last commit.
+    public var recordsPerSecond: Double {
+        guard let first = firstRecordAtNanos, let last = lastCommitAtNanos, last > first else { return 0 }
+        return Double(recordsIn) / (Double(last - first) / 1e9)
+    }
+
+    public var summary: String {
+        let classes = Topology.Decision.allCases.map { "\($0.rawValue)=\(byDecision[$0, default: 0])" }.joined(separator: " ")
+        let p50 = Double(eventToDecision.percentile(0.50)) / 1000
+        let p99 = Double(eventToDecision.percentile(0.99)) / 1000
+        return """
+            events in:        \(recordsIn)
+            decisions out:    \(decisions) (\(classes))
+            late events:      \(late)
+            dead-lettered:    \(deadLettered)
+            batches:          \(batches)
+            throughput:       \(Int(recordsPerSecond.rounded())) events/s
+            event→decision:   p50 \(formatMillis(p50)) ms, p99 \(formatMillis(p99)) ms (record timestamp to commit)
+            """
+    }
+
+    private func formatMillis(_ value: Double) -> String {
+        let scaled = (value * 10).rounded() / 10
+        return String(scaled)
+    }
+}
