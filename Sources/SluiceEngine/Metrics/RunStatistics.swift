@@ -11,6 +11,8 @@ public struct RunStatistics: Sendable {
     public var byDecision: [Topology.Decision: Int] = [:]
     /// Input record timestamp to the commit that made its decision durable, in microseconds.
     public var eventToDecision = LatencyHistogram()
+    /// From the poll that returned a batch to the commit of its offsets, in microseconds.
+    public var batchProcessing = LatencyHistogram()
     public var startedAtNanos: UInt64 = 0
     public var firstRecordAtNanos: UInt64?
     public var lastCommitAtNanos: UInt64?
@@ -34,7 +36,8 @@ public struct RunStatistics: Sendable {
             dead-lettered:    \(deadLettered)
             batches:          \(batches)
             throughput:       \(Int(recordsPerSecond.rounded())) events/s
-            event→decision:   p50 \(formatMillis(p50)) ms, p99 \(formatMillis(p99)) ms (record timestamp to commit)
+            event→decision:   p50 \(formatMillis(p50)) ms, p99 \(formatMillis(p99)) ms (record timestamp to commit; includes time queued in Kafka)
+            batch latency:    p50 \(formatMillis(Double(batchProcessing.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(batchProcessing.percentile(0.99)) / 1000)) ms (poll to commit, \(recordsIn / max(batches, 1)) records per batch)
             """
     }
 

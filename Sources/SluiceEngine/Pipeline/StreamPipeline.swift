@@ -81,8 +81,10 @@ public final class StreamPipeline: @unchecked Sendable {
                 if options.exitAtEnd && reachedEnd() { break }
                 continue
             }
-            if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = DispatchTime.now().uptimeNanoseconds }
+            let polledAt = DispatchTime.now().uptimeNanoseconds
+            if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
             try process(records, stop: stop)
+            statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
             if let limit = options.maxRecords, statistics.recordsIn >= limit { break }
         }
         consumer.close()
