@@ -83,9 +83,11 @@ public struct EntityStateCodec: Sendable {
                 throw DecodingError(field: Self.metaField, reason: "unknown format version \(version)")
             }
             let hasMax = try reader.byte()
+            guard hasMax <= 1 else { throw DecodingError(field: Self.metaField, reason: "invalid flag \(hasMax)") }
             let maxTime = try reader.int64()
             state.maxEventTime = hasMax == 0 ? nil : maxTime
             state.appliedCount = try reader.int64()
+            guard reader.isAtEnd else { throw DecodingError(field: Self.metaField, reason: "unexpected trailing bytes") }
         } catch let error as DecodingError {
             throw error
         } catch {
@@ -106,7 +108,8 @@ public struct EntityStateCodec: Sendable {
         var reader = ByteReader(bytes)
         let count = Int(try reader.uint32())
         var window = WindowState()
-        window.buckets.reserveCapacity(count)
+        // The count comes from stored bytes: never trust it for an allocation larger than they can hold.
+        window.buckets.reserveCapacity(min(count, reader.remaining / 16))
         for _ in 0..<count {
             var bucket = BucketAggregate(index: try reader.int64())
             bucket.count = try reader.int64()
@@ -150,6 +153,7 @@ struct ByteReader {
     var offset = 0
     init(_ bytes: [UInt8]) { self.bytes = bytes }
     var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
 
     mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
         guard count >= 0, bytes.count - offset >= count else { throw Truncated() }
@@ -166,6 +170,7 @@ struct ByteReader {
     mutating func double() throws -> Double { Double(bitPattern: UInt64(bitPattern: try int64())) }
     mutating func string() throws -> String {
         let length = Int(try uint32())
-        return String(decoding: try take(length), as: UTF8.self)
+        guard let text = String(validating: try take(length), as: UTF8.self) else { throw Truncated() }
+        return text
     }
 }
