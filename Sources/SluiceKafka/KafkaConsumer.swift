@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// A partition assignment change, delivered on the polling thread during `poll`.
 public enum RebalanceEvent: Sendable {
@@ -60,7 +61,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Called on the polling thread for every assignment change.
-    public var rebalanceHandler: ((RebalanceEvent) -> Void)? {
+    public var rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)? {
         get { sink.handler }
         set { sink.handler = newValue }
     }
@@ -169,32 +170,32 @@ public final class KafkaConsumer: @unchecked Sendable {
 
 /// Consumer callback state: rebalance handling and per-partition end-of-log tracking.
 final class ConsumerSink: CallbackSink, @unchecked Sendable {
-    private let stateLock = Lock()
-    private var _handler: ((RebalanceEvent) -> Void)?
+    private let stateLock = Mutex(())
+    private var _handler: (@Sendable (RebalanceEvent) -> Void)?
     private var assigned: [TopicPartition] = []
     private var ended: Set<TopicPartition> = []
 
-    var handler: ((RebalanceEvent) -> Void)? {
-        get { stateLock.withLock { _handler } }
-        set { stateLock.withLock { _handler = newValue } }
+    var handler: (@Sendable (RebalanceEvent) -> Void)? {
+        get { stateLock.withLock { _ in _handler } }
+        set { stateLock.withLock { _ in _handler = newValue } }
     }
 
-    var currentAssignment: [TopicPartition] { stateLock.withLock { assigned } }
-    var atEnd: Set<TopicPartition> { stateLock.withLock { ended } }
+    var currentAssignment: [TopicPartition] { stateLock.withLock { _ in assigned } }
+    var atEnd: Set<TopicPartition> { stateLock.withLock { _ in ended } }
 
     func setAssignment(_ partitions: [TopicPartition]) {
-        stateLock.withLock {
+        stateLock.withLock { _ in
             assigned = partitions
             ended = []
         }
     }
 
     func markConsumed(_ partition: TopicPartition) {
-        stateLock.withLock { _ = ended.remove(partition) }
+        stateLock.withLock { _ in _ = ended.remove(partition) }
     }
 
     func markAtEnd(_ partition: TopicPartition) {
-        stateLock.withLock { _ = ended.insert(partition) }
+        stateLock.withLock { _ in _ = ended.insert(partition) }
     }
 
     func rebalance(handle: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
@@ -210,7 +211,7 @@ final class ConsumerSink: CallbackSink, @unchecked Sendable {
             } else {
                 rd_kafka_assign(handle, partitions)
             }
-            stateLock.withLock {
+            stateLock.withLock { _ in
                 assigned = cooperative ? assigned + changed : changed
                 ended.subtract(changed)
             }
@@ -225,7 +226,7 @@ final class ConsumerSink: CallbackSink, @unchecked Sendable {
             } else {
                 rd_kafka_assign(handle, nil)
             }
-            stateLock.withLock {
+            stateLock.withLock { _ in
                 let gone = Set(changed)
                 assigned.removeAll { gone.contains($0) }
                 ended.subtract(gone)

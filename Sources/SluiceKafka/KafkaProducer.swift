@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// An idempotent (optionally transactional) producer whose delivery failures are never silent.
 ///
@@ -144,22 +145,22 @@ public final class KafkaProducer: @unchecked Sendable {
 
 /// Delivery-report bookkeeping shared with librdkafka's callback.
 final class ProducerSink: CallbackSink, @unchecked Sendable {
-    private let countLock = Lock()
+    private let countLock = Mutex(())
     private var inFlight = 0
     private var delivered = 0
     private var failure: KafkaError?
     private var failedCount = 0
 
-    func willProduce() { countLock.withLock { inFlight += 1 } }
-    func didNotProduce() { countLock.withLock { inFlight -= 1 } }
+    func willProduce() { countLock.withLock { _ in inFlight += 1 } }
+    func didNotProduce() { countLock.withLock { _ in inFlight -= 1 } }
 
-    var inFlightCount: Int { countLock.withLock { inFlight } }
-    var deliveredCount: Int { countLock.withLock { delivered } }
+    var inFlightCount: Int { countLock.withLock { _ in inFlight } }
+    var deliveredCount: Int { countLock.withLock { _ in delivered } }
 
     func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {
         let error = message.pointee.err
         let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-        countLock.withLock {
+        countLock.withLock { _ in
             inFlight -= 1
             if error == RD_KAFKA_RESP_ERR_NO_ERROR {
                 delivered += 1
@@ -174,7 +175,7 @@ final class ProducerSink: CallbackSink, @unchecked Sendable {
 
     /// The first delivery failure since the previous call, with the count of all of them.
     func takeFailure() -> KafkaError? {
-        countLock.withLock {
+        countLock.withLock { _ in
             defer {
                 failure = nil
                 failedCount = 0

@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// Owns one `rd_kafka_t` handle. Internal: the public API is `KafkaConsumer`, `KafkaProducer`
 /// and `KafkaAdmin`.
@@ -108,15 +109,15 @@ final class RDKafkaClient: @unchecked Sendable {
 /// It must outlive the handle; owners keep it in a stored property and destroy the handle first.
 class CallbackSink: @unchecked Sendable {
     let logger: Logger
-    private let lock = Lock()
+    private let lock = Mutex(())
     private var fatal: KafkaError?
 
     init(logger: Logger) { self.logger = logger }
 
     func recordFatal(_ error: KafkaError) {
-        lock.withLock { if fatal == nil { fatal = error } }
+        lock.withLock { _ in if fatal == nil { fatal = error } }
     }
 
     /// The first fatal error librdkafka reported, if any.
-    var fatalError: KafkaError? { lock.withLock { fatal } }
+    var fatalError: KafkaError? { lock.withLock { _ in fatal } }
 }

@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A blocking connection to one Redis server, over hiredis.
 ///
@@ -27,7 +28,7 @@ public final class RedisConnection: @unchecked Sendable {
     public let configuration: RedisConfiguration
     private let logger: Logger
 
-    private let lock = PthreadMutex()
+    private let lock = Mutex(())
     // Guarded by `lock`:
     private var context: HiredisContext?
     private var isClosed = false
@@ -36,7 +37,7 @@ public final class RedisConnection: @unchecked Sendable {
     private var scratchBatch = RedisCommandBatch()
     private var argvScratch: [UnsafePointer<CChar>?] = []
 
-    private let statisticsLock = PthreadMutex()
+    private let statisticsLock = Mutex(())
     // Guarded by `statisticsLock`:
     private var connected = false
     private var reconnects = 0
@@ -55,17 +56,17 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     /// Whether a connection is currently established (false between a failure and the reconnect).
-    public var isConnected: Bool { statisticsLock.withLock { connected } }
+    public var isConnected: Bool { statisticsLock.withLock { _ in connected } }
 
     /// How many times the connection was re-established after being lost (for metrics).
-    public var reconnectCount: Int { statisticsLock.withLock { reconnects } }
+    public var reconnectCount: Int { statisticsLock.withLock { _ in reconnects } }
 
     /// Sends one command and waits for its reply.
     ///
     /// An error reply is thrown as `.replyError` (with the server's text); the connection stays usable.
     /// Example: `try connection.execute(["SET", .bytes(key), .bytes(value)])`.
     public func execute(_ arguments: [RedisArgument]) throws(RedisError) -> RedisReply {
-        try lock.withLock { () throws(RedisError) -> RedisReply in
+        try lock.withLock { (_: inout Void) throws(RedisError) -> RedisReply in
             scratchBatch.removeAll(keepingCapacity: scratchBatch.bytes.capacity <= Self.scratchCapacityLimit)
             scratchBatch.append(arguments)
             let reply = try sendLocked(scratchBatch)[0]
@@ -87,7 +88,7 @@ public final class RedisConnection: @unchecked Sendable {
     /// (the other commands still ran); use `throwingErrors()` to turn them into a thrown error.
     /// A connection failure throws and loses every reply, including those already read.
     public func pipeline(_ commands: [[RedisArgument]]) throws(RedisError) -> [RedisReply] {
-        try lock.withLock { () throws(RedisError) -> [RedisReply] in
+        try lock.withLock { (_: inout Void) throws(RedisError) -> [RedisReply] in
             scratchBatch.removeAll(keepingCapacity: scratchBatch.bytes.capacity <= Self.scratchCapacityLimit)
             for command in commands { scratchBatch.append(command) }
             return try sendLocked(scratchBatch)
@@ -96,16 +97,16 @@ public final class RedisConnection: @unchecked Sendable {
 
     /// Sends a prepared batch in one round trip (see `pipeline(_:)` for the reply contract).
     public func pipeline(_ batch: RedisCommandBatch) throws(RedisError) -> [RedisReply] {
-        try lock.withLock { () throws(RedisError) -> [RedisReply] in try sendLocked(batch) }
+        try lock.withLock { (_: inout Void) throws(RedisError) -> [RedisReply] in try sendLocked(batch) }
     }
 
     /// Closes the connection; later calls fail with `.closed`. Waits for a call in progress.
     public func close() {
-        lock.withLock {
+        lock.withLock { _ in
             isClosed = true
             context = nil
         }
-        statisticsLock.withLock { connected = false }
+        statisticsLock.withLock { _ in connected = false }
     }
 
     // MARK: - Internals (all called with `lock` held)
@@ -162,7 +163,7 @@ public final class RedisConnection: @unchecked Sendable {
             let attempts = failedReconnectAttempts + 1
             failedReconnectAttempts = 0
             nextReconnectAttempt = nil
-            statisticsLock.withLock {
+            statisticsLock.withLock { _ in
                 connected = true
                 reconnects += 1
             }
@@ -189,7 +190,7 @@ public final class RedisConnection: @unchecked Sendable {
         context = nil  // frees the hiredis context
         failedReconnectAttempts = 0
         nextReconnectAttempt = nil  // the first reconnect attempt is immediate
-        statisticsLock.withLock { connected = false }
+        statisticsLock.withLock { _ in connected = false }
         logger.warning("redis connection lost; will reconnect on the next call", metadata: ["error": "\(error)"])
     }
 
