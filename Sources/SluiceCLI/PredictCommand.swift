@@ -81,8 +81,9 @@ struct PredictCommand: ParsableCommand {
         }
 
         let rowCount = table.rows.count
-        var margins = [Double](repeating: 0, count: rowCount)
-        var outputs = [Double](repeating: 0, count: rowCount)
+        let k = loaded.outputCount
+        var margins = [Double](repeating: 0, count: rowCount * k)
+        var outputs = [Double](repeating: 0, count: rowCount * k)
         features.withUnsafeBufferPointer { f in
             margins.withUnsafeMutableBufferPointer { m in
                 outputs.withUnsafeMutableBufferPointer { o in
@@ -95,10 +96,16 @@ struct PredictCommand: ParsableCommand {
         var rows: [[String]] = []
         rows.reserveCapacity(rowCount)
         // Swift's description of a Double is the shortest text that reads back as the same value.
-        if loaded.objective.outputIsProbability {
+        switch loaded.objective {
+        case .binaryLogistic, .binaryProbability:
             header = ["prob", "margin"]
             for r in 0..<rowCount { rows.append([outputs[r].description, margins[r].description]) }
-        } else {
+        case .multiclassSoftmax, .multiclassProbability:
+            header = (0..<k).map { "prob_\($0)" } + (0..<k).map { "margin_\($0)" }
+            for r in 0..<rowCount {
+                rows.append(outputs[r * k..<(r + 1) * k].map(\.description) + margins[r * k..<(r + 1) * k].map(\.description))
+            }
+        case .regression, .regressionLogistic:
             header = ["value"]
             for r in 0..<rowCount { rows.append([outputs[r].description]) }
         }

@@ -1,36 +1,78 @@
 import Foundation
 
-/// What a model's output means and how a margin becomes it.
+/// What a model's outputs mean and how margins become them.
 public enum ModelObjective: Sendable, Hashable, CustomStringConvertible {
-    /// Binary classification; output = sigmoid(margin), a probability.
+    /// Binary classification; output = sigmoid(margin), the probability of the positive class.
     case binaryLogistic
+    /// Binary classification whose margin already is the positive-class probability (averaged forests).
+    case binaryProbability
     /// Regression with identity link; output = margin.
     case regression
     /// Regression on [0, 1] with logistic link; output = sigmoid(margin).
     case regressionLogistic
+    /// k-class classification; outputs = softmax(margins).
+    case multiclassSoftmax(classes: Int)
+    /// k-class classification whose margins already are class probabilities (averaged forests).
+    case multiclassProbability(classes: Int)
 
-    /// True when the output is a probability of the positive class.
-    public var outputIsProbability: Bool { self == .binaryLogistic }
+    /// Margins (and outputs) per row.
+    public var outputCount: Int {
+        switch self {
+        case .multiclassSoftmax(let k), .multiclassProbability(let k): return k
+        default: return 1
+        }
+    }
+
+    /// True for classifiers (outputs are probabilities).
+    public var isClassifier: Bool {
+        switch self {
+        case .regression, .regressionLogistic: return false
+        default: return true
+        }
+    }
 
     public var description: String {
         switch self {
         case .binaryLogistic: return "binary:logistic"
+        case .binaryProbability: return "binary:probability"
         case .regression: return "regression"
         case .regressionLogistic: return "regression:logistic"
+        case .multiclassSoftmax(let k): return "multiclass:softmax(\(k))"
+        case .multiclassProbability(let k): return "multiclass:probability(\(k))"
         }
     }
 
-    /// Maps a margin to the model's output.
+    /// Maps one row's margins to its outputs (both `outputCount` long). In double: XGBoost computes
+    /// the sigmoid and softmax in float32, which differs from this by at most ~1.2e-7 on the fixtures.
+    @inlinable
+    public func transform(margins: UnsafeBufferPointer<Double>, into outputs: UnsafeMutableBufferPointer<Double>) {
+        switch self {
+        case .regression, .binaryProbability, .multiclassProbability:
+            for k in 0..<outputCount { outputs[k] = margins[k] }
+        case .binaryLogistic, .regressionLogistic:
+            outputs[0] = 1 / (1 + exp(-margins[0]))
+        case .multiclassSoftmax(let classes):
+            var largest = -Double.infinity
+            for k in 0..<classes { largest = max(largest, margins[k]) }
+            var total = 0.0
+            for k in 0..<classes {
+                outputs[k] = exp(margins[k] - largest)
+                total += outputs[k]
+            }
+            for k in 0..<classes { outputs[k] /= total }
+        }
+    }
+
+    /// The output of a single-output objective for `margin`.
     @inlinable
     public func transform(margin: Double) -> Double {
-        switch self {
-        case .regression:
-            return margin
-        case .binaryLogistic, .regressionLogistic:
-            // In double, from the (float32-accumulated) margin. XGBoost computes 1/(1+expf(-x)) in
-            // float32; the double result is within 1.2e-7 of it (the float rounding) on the fixtures.
-            return 1 / (1 + exp(-margin))
+        var output = 0.0
+        withUnsafePointer(to: margin) { m in
+            withUnsafeMutablePointer(to: &output) { o in
+                transform(margins: UnsafeBufferPointer(start: m, count: 1), into: UnsafeMutableBufferPointer(start: o, count: 1))
+            }
         }
+        return output
     }
 }
 
@@ -49,7 +91,10 @@ public struct LoadedModel: Sendable {
     /// The format-neutral trees the predictions come from.
     public let ensemble: TreeEnsemble
 
-    private let evaluator: ScalarTreeEvaluator
+    /// Margins per row (`objective.outputCount`).
+    public var outputCount: Int { objective.outputCount }
+
+    private let evaluator: CompiledEnsemble
 
     init(format: String, objective: ModelObjective, featureNames: [String]?, contentHash: String, ensemble: TreeEnsemble) {
         self.format = format
@@ -58,7 +103,7 @@ public struct LoadedModel: Sendable {
         self.featureCount = ensemble.featureCount
         self.contentHash = contentHash
         self.ensemble = ensemble
-        self.evaluator = ScalarTreeEvaluator(ensemble)
+        self.evaluator = CompiledEnsemble(ensemble)
     }
 
     /// Reads and loads a model file, detecting its format.
@@ -114,13 +159,11 @@ public struct LoadedModel: Sendable {
             ensemble: result.ensemble)
     }
 
-    /// Scores `rowCount` rows stored row-major in `features` (featureCount Doubles per row; NaN = missing).
-    /// Writes margins and transformed outputs (probability for logistic objectives, value for regression).
-    ///
-    /// Inputs are compared as XGBoost does: converted to float32 first; a split goes left iff
-    /// `Float(x) < threshold`; NaN takes the node's default direction.
-    /// - Precondition: `features.count >= rowCount * featureCount`, `margins.count >= rowCount`,
-    ///   `outputs.count >= rowCount`.
+    /// Scores `rowCount` rows stored row-major in `features` (`featureCount` values per row;
+    /// NaN = missing). Writes `outputCount` margins and outputs per row (probabilities for
+    /// classifiers, values for regression), row-major.
+    /// - Precondition: `features.count >= rowCount * featureCount`,
+    ///   `margins.count` and `outputs.count >= rowCount * outputCount`.
     public func predict(
         features: UnsafeBufferPointer<Double>,
         rowCount: Int,
@@ -129,32 +172,51 @@ public struct LoadedModel: Sendable {
     ) {
         precondition(rowCount >= 0, "negative rowCount")
         precondition(features.count >= rowCount * featureCount, "features holds fewer than rowCount * featureCount values")
-        precondition(margins.count >= rowCount && outputs.count >= rowCount, "margins/outputs hold fewer than rowCount values")
+        let width = outputCount
+        precondition(margins.count >= rowCount * width && outputs.count >= rowCount * width, "margins/outputs are too small")
         guard rowCount > 0 else { return }
         evaluator.margins(features: features, rowCount: rowCount, into: margins)
         let objective = self.objective
         for row in 0..<rowCount {
-            outputs[row] = objective.transform(margin: margins[row])
+            objective.transform(
+                margins: UnsafeBufferPointer(rebasing: margins[row * width..<(row + 1) * width]),
+                into: UnsafeMutableBufferPointer(rebasing: outputs[row * width..<(row + 1) * width]))
         }
     }
 
+    /// One row's scores: `outputCount` margins and outputs.
+    public struct RowPrediction: Sendable, Equatable {
+        public var margins: [Double]
+        public var outputs: [Double]
+        /// The first (for single-output models, the only) margin.
+        public var margin: Double { margins[0] }
+        /// The first (for single-output models, the only) output.
+        public var output: Double { outputs[0] }
+    }
+
     /// Scores one row of `featureCount` values (NaN = missing).
-    public func predict(row: [Double]) throws -> (margin: Double, output: Double) {
+    public func predict(row: [Double]) throws -> RowPrediction {
         guard row.count == featureCount else {
             throw ModelError(.featureCountMismatch, "row has \(row.count) features, the model expects \(featureCount)")
         }
-        var margin = 0.0
-        var output = 0.0
+        var margins = [Double](repeating: 0, count: outputCount)
+        var outputs = [Double](repeating: 0, count: outputCount)
         row.withUnsafeBufferPointer { features in
-            withUnsafeMutablePointer(to: &margin) { m in
-                withUnsafeMutablePointer(to: &output) { o in
-                    predict(
-                        features: features, rowCount: 1,
-                        margins: UnsafeMutableBufferPointer(start: m, count: 1),
-                        outputs: UnsafeMutableBufferPointer(start: o, count: 1))
+            margins.withUnsafeMutableBufferPointer { m in
+                outputs.withUnsafeMutableBufferPointer { o in
+                    predict(features: features, rowCount: 1, margins: m, outputs: o)
                 }
             }
         }
-        return (margin, output)
+        return RowPrediction(margins: margins, outputs: outputs)
+    }
+
+    /// The reference evaluator's margins, for tests that check the fast path against it.
+    public func referenceMargins(features: [Double], rowCount: Int) -> [Double] {
+        var margins = [Double](repeating: 0, count: rowCount * outputCount)
+        features.withUnsafeBufferPointer { f in
+            margins.withUnsafeMutableBufferPointer { ReferenceEvaluator(ensemble: ensemble).margins(features: f, rowCount: rowCount, into: $0) }
+        }
+        return margins
     }
 }

@@ -67,7 +67,7 @@ enum XGBoostJSONLoader {
         let baseScore = try parseBaseScore(param["base_score"])
         let baseMargin: Double
         switch objective {
-        case .regression:
+        case .regression, .binaryProbability, .multiclassSoftmax, .multiclassProbability:
             baseMargin = Double(baseScore)
         case .binaryLogistic, .regressionLogistic:
             guard baseScore > 0 && baseScore < 1 else {
@@ -120,13 +120,9 @@ enum XGBoostJSONLoader {
             }
         }
 
-        var splitFeature: [Int32] = []
-        var threshold: [Double] = []
-        var leftChild: [Int32] = []
-        var rightChild: [Int32] = []
-        var defaultLeft: [Bool] = []
-        var leafValue: [Double] = []
-        var treeStart: [Int32] = []
+        var builder = TreeEnsembleBuilder(
+            featureCount: featureCount, outputCount: 1, baseMargins: [baseMargin],
+            inputPrecision: .float32, comparison: .lessThan, accumulation: .float32)
 
         for (t, treeValue) in trees.enumerated() {
             let path = "trees[\(t)]"
@@ -156,52 +152,26 @@ enum XGBoostJSONLoader {
             if let categoryNodes = tree["categories_nodes"], case .array(let nodes) = categoryNodes, !nodes.isEmpty {
                 throw ModelError.unsupported("XGBoost \(path) has categorical splits: not supported yet")
             }
-            guard n <= Int(Int32.max) - leftChild.count else { throw ModelError.unsupported("model too large") }
-
-            let offset = leftChild.count
-            treeStart.append(Int32(offset))
+            var nodes: [TreeNodeSpec] = []
+            nodes.reserveCapacity(n)
             for i in 0..<n {
-                let isLeaf = lefts[i] == -1
-                if isLeaf {
+                if lefts[i] == -1 {
                     guard rights[i] == -1 else {
                         throw ModelError.malformed("XGBoost \(path) node \(i): left child -1 but right child \(rights[i])")
                     }
-                    splitFeature.append(-1)
-                    threshold.append(0)
-                    leftChild.append(-1)
-                    rightChild.append(-1)
-                    leafValue.append(Double(conditions[i]))
+                    nodes.append(.leaf(Double(conditions[i])))
                 } else {
                     guard lefts[i] >= 0, lefts[i] < n, rights[i] >= 0, rights[i] < n else {
                         throw ModelError.malformed("XGBoost \(path) node \(i): child index out of range (\(lefts[i]), \(rights[i]))")
                     }
-                    guard features[i] >= 0, features[i] < featureCount else {
-                        throw ModelError.malformed(
-                            "XGBoost \(path) node \(i): split feature \(features[i]) out of range (num_feature = \(featureCount))")
-                    }
-                    splitFeature.append(Int32(features[i]))
-                    threshold.append(Double(conditions[i]))
-                    leftChild.append(Int32(offset + lefts[i]))
-                    rightChild.append(Int32(offset + rights[i]))
-                    leafValue.append(0)
+                    nodes.append(.split(feature: features[i], threshold: Double(conditions[i]), left: lefts[i], right: rights[i],
+                                        defaultLeft: defaults[i], missing: .nanTakesDefault))
                 }
-                defaultLeft.append(defaults[i])
             }
+            try builder.addTree(nodes, name: "XGBoost \(path)")
         }
 
-        let ensemble = try TreeEnsemble(
-            featureCount: featureCount,
-            splitFeature: splitFeature,
-            threshold: threshold,
-            leftChild: leftChild,
-            rightChild: rightChild,
-            defaultLeft: defaultLeft,
-            leafValue: leafValue,
-            treeStart: treeStart,
-            baseMargin: baseMargin,
-            inputPrecision: .float32,
-            comparison: .lessThan,
-            accumulation: .float32)
+        let ensemble = try builder.build()
         return Result(objective: objective, featureNames: featureNames, ensemble: ensemble)
     }
 

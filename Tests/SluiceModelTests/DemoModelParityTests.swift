@@ -17,7 +17,8 @@ final class DemoModelParityTests: XCTestCase {
         let marginColumn = try XCTUnwrap(expected.header.firstIndex(of: "margin"))
         var worstProb = 0.0
         for (row, values) in input.rows.enumerated() {
-            let (margin, prob) = try model.predict(row: values)
+            let prediction = try model.predict(row: values)
+            let (margin, prob) = (prediction.margin, prediction.output)
             worstProb = max(worstProb, abs(prob - expected.rows[row][probColumn]))
             XCTAssertEqual(margin, expected.rows[row][marginColumn], accuracy: 1e-5, "row \(row)")
         }

@@ -69,7 +69,7 @@ final class XGBoostParityTests: XCTestCase {
                 case .binaryLogistic, .regressionLogistic:
                     XCTAssertLessThanOrEqual(outputError, 1e-6,
                         "\(label) row \(row): \(outputColumn) \(outputs[row]) vs xgboost \(expectedOutput[row])")
-                case .regression:
+                default:
                     XCTAssertEqual(margins[row], outputs[row], "regression output is the margin")
                     XCTAssertLessThanOrEqual(outputError, 1e-5 * max(1, abs(expectedOutput[row])),
                         "\(label) row \(row): value \(outputs[row]) vs xgboost \(expectedOutput[row])")
@@ -107,11 +107,7 @@ final class XGBoostParityTests: XCTestCase {
         for (precision, comparison) in [(TreeEnsemble.Precision.float64, TreeEnsemble.Comparison.lessThan),
                                         (.float32, .lessThanOrEqual)] {
             let e = model.ensemble
-            let wrong = try TreeEnsemble(
-                featureCount: e.featureCount, splitFeature: e.splitFeature, threshold: e.threshold,
-                leftChild: e.leftChild, rightChild: e.rightChild, defaultLeft: e.defaultLeft,
-                leafValue: e.leafValue, treeStart: e.treeStart, baseMargin: e.baseMargin,
-                inputPrecision: precision, comparison: comparison, accumulation: e.accumulation)
+            let wrong = e.withSemantics(inputPrecision: precision, comparison: comparison)
             let wrongModel = LoadedModel(format: model.format, objective: model.objective, featureNames: model.featureNames,
                                          contentHash: model.contentHash, ensemble: wrong)
             let margins = score(wrongModel, input).margins
@@ -121,11 +117,7 @@ final class XGBoostParityTests: XCTestCase {
 
         // Missing values sent the other way also disagree.
         let e = model.ensemble
-        let flipped = try TreeEnsemble(
-            featureCount: e.featureCount, splitFeature: e.splitFeature, threshold: e.threshold,
-            leftChild: e.leftChild, rightChild: e.rightChild, defaultLeft: e.defaultLeft.map { !$0 },
-            leafValue: e.leafValue, treeStart: e.treeStart, baseMargin: e.baseMargin,
-            inputPrecision: e.inputPrecision, comparison: e.comparison, accumulation: e.accumulation)
+        let flipped = e.withSemantics(defaultLeft: e.defaultLeft.map { !$0 })
         let flippedModel = LoadedModel(format: model.format, objective: model.objective, featureNames: model.featureNames,
                                        contentHash: model.contentHash, ensemble: flipped)
         let margins = score(flippedModel, input).margins
@@ -171,14 +163,14 @@ final class XGBoostParityTests: XCTestCase {
             let score = Float(String(scoreText))!
             let model = try LoadedModel.load(data: data)
             switch testCase.objective {
-            case .regression:
-                XCTAssertEqual(model.ensemble.baseMargin, Double(score), testCase.name)
             case .binaryLogistic, .regressionLogistic:
                 // XGBoost's float32 formula, and close to the exact logit.
                 let floatLogit: Float = -log(1 / score - 1)
                 XCTAssertEqual(model.ensemble.baseMargin, Double(floatLogit), testCase.name)
                 let p = Double(score)
                 XCTAssertEqual(model.ensemble.baseMargin, log(p / (1 - p)), accuracy: 1e-6, testCase.name)
+            default:
+                XCTAssertEqual(model.ensemble.baseMargin, Double(score), testCase.name)
             }
         }
     }

@@ -102,6 +102,9 @@ public struct ScoringModel: Sendable {
         } catch {
             throw fail("cannot load the model: \(error)")
         }
+        guard model.outputCount == 1 else {
+            throw fail("a \(model.objective) model has \(model.outputCount) outputs; decisions need one score (a binary classifier or a regressor)")
+        }
         let names = topology.features.names
         var columns: [Int] = []
         if let modelNames = model.featureNames {
