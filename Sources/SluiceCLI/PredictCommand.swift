@@ -51,36 +51,7 @@ struct PredictCommand: ParsableCommand {
             throw PredictFailure("cannot load model: \(error.description)")
         }
 
-        let inputData: Data
-        do {
-            inputData = input == "-" ? FileHandle.standardInput.readDataToEndOfFile()
-                : try Data(contentsOf: URL(fileURLWithPath: input))
-        } catch {
-            throw PredictFailure("cannot read input \(input): \(error.localizedDescription)")
-        }
-        let table: CSVTable
-        do {
-            table = try CSVTable.parse(inputData)
-        } catch let error as CSVTable.ParseError {
-            throw PredictFailure("input \(input): \(error.description)")
-        }
-
-        let columnOfFeature = try Self.mapColumns(header: table.header, model: loaded, inputName: input)
-        let width = loaded.featureCount
-        var features = [Double](repeating: .nan, count: table.rows.count * width)
-        for (r, row) in table.rows.enumerated() {
-            for feature in 0..<width {
-                let column = columnOfFeature[feature]
-                guard let value = Self.parseValue(row.fields[column]) else {
-                    throw PredictFailure(
-                        "input \(input) line \(row.line), column '\(table.header[column])': "
-                            + "'\(row.fields[column])' is not a number (use an empty field or NaN for missing)")
-                }
-                features[r * width + feature] = value
-            }
-        }
-
-        let rowCount = table.rows.count
+        let (rowCount, features) = try Self.readFeatures(input: input, model: loaded)
         let k = loaded.outputCount
         var margins = [Double](repeating: 0, count: rowCount * k)
         var outputs = [Double](repeating: 0, count: rowCount * k)
@@ -119,6 +90,41 @@ struct PredictCommand: ParsableCommand {
         } catch {
             throw PredictFailure("cannot write output \(output): \(error.localizedDescription)")
         }
+    }
+
+    /// Reads a feature CSV (header = feature names, empty or NaN = missing) into row-major values
+    /// in the model's column order.
+    static func readFeatures(input: String, model: LoadedModel) throws -> (rows: Int, features: [Double]) {
+        let inputData: Data
+        do {
+            inputData = input == "-" ? FileHandle.standardInput.readDataToEndOfFile()
+                : try Data(contentsOf: URL(fileURLWithPath: input))
+        } catch {
+            throw PredictFailure("cannot read input \(input): \(error.localizedDescription)")
+        }
+        let table: CSVTable
+        do {
+            table = try CSVTable.parse(inputData)
+        } catch let error as CSVTable.ParseError {
+            throw PredictFailure("input \(input): \(error.description)")
+        }
+
+        let columnOfFeature = try mapColumns(header: table.header, model: model, inputName: input)
+        let width = model.featureCount
+        var features = [Double](repeating: .nan, count: table.rows.count * width)
+        for (r, row) in table.rows.enumerated() {
+            for feature in 0..<width {
+                let column = columnOfFeature[feature]
+                guard let value = parseValue(row.fields[column]) else {
+                    throw PredictFailure(
+                        "input \(input) line \(row.line), column '\(table.header[column])': "
+                            + "'\(row.fields[column])' is not a number (use an empty field or NaN for missing)")
+                }
+                features[r * width + feature] = value
+            }
+        }
+
+        return (table.rows.count, features)
     }
 
     /// For each model feature, the input column holding it.
