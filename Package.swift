@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -34,7 +35,10 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "SluiceCore"),
-        .target(name: "SluiceModel"),
+        .target(
+            name: "SluiceModel",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .target(name: "SluiceGenerator", dependencies: ["SluiceCore"]),
         .target(
             name: "SluiceKafka",

@@ -79,7 +79,7 @@ public enum ModelObjective: Sendable, Hashable, CustomStringConvertible {
 /// A tree-ensemble model loaded from a file, ready to score. Immutable and `Sendable`: one instance
 /// can be shared by every scoring thread.
 public struct LoadedModel: Sendable {
-    /// The detected file format: "xgboost-json".
+    /// The detected file format: "xgboost-json", "lightgbm-text" or "onnx".
     public let format: String
     public let objective: ModelObjective
     /// Feature names in model column order; nil when the file has none.
@@ -108,6 +108,10 @@ public struct LoadedModel: Sendable {
 
     /// Reads and loads a model file, detecting its format.
     public static func load(contentsOf url: URL) throws -> LoadedModel {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try MLflowModel.load(directory: url)  // an MLflow model directory (MLmodel + model file)
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)
@@ -121,11 +125,20 @@ public struct LoadedModel: Sendable {
         }
     }
 
-    /// Loads a model from the bytes of a model file, detecting its format. Only XGBoost JSON
-    /// (`save_model("*.json")`) is recognised for now.
+    /// Loads a model from the bytes of a model file, detecting its format: XGBoost JSON
+    /// (`save_model("*.json")`, format "xgboost-json") or LightGBM text (`save_model("*.txt")`,
+    /// starts with a `tree` line, format "lightgbm-text") or an ONNX model with one tree ensemble
+    /// (format "onnx", see `ONNXTreeEnsembleLoader`).
     public static func load(data: Data) throws -> LoadedModel {
         let bytes = [UInt8](data)
         let hash = SHA256.hex(bytes)
+        if ONNXTreeEnsembleLoader.startsLikeModelProto(bytes) {
+            // A binary ONNX ModelProto (JSON and LightGBM text never start with byte 0x08).
+            let result = try ONNXTreeEnsembleLoader.load(bytes)
+            return LoadedModel(
+                format: "onnx", objective: result.objective, featureNames: result.featureNames,
+                contentHash: hash, ensemble: result.ensemble)
+        }
         var start = 0
         if bytes.starts(with: [0xef, 0xbb, 0xbf]) { start = 3 }  // UTF-8 byte-order mark
         while start < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[start]) { start += 1 }
@@ -133,9 +146,12 @@ public struct LoadedModel: Sendable {
 
         guard bytes[start] == UInt8(ascii: "{") else {
             if bytes[start...].starts(with: Array("tree\n".utf8)) || bytes[start...].starts(with: Array("tree\r\n".utf8)) {
-                throw ModelError.unsupported("LightGBM text models are not supported yet")
+                let result = try LightGBMTextLoader.load(bytes[start...])
+                return LoadedModel(
+                    format: "lightgbm-text", objective: result.objective, featureNames: result.featureNames,
+                    contentHash: hash, ensemble: result.ensemble)
             }
-            throw ModelError.unsupported("unrecognised model format (expected an XGBoost JSON model)")
+            throw ModelError.unsupported("unrecognised model format (expected an XGBoost JSON, LightGBM text or ONNX model)")
         }
         // UBJSON (XGBoost's .ubj and default binary) also starts with '{' but is followed by a type
         // marker rather than a quoted member name.

@@ -49,8 +49,8 @@ public struct TreeEnsemble: Sendable, Equatable {
         case nanAsZero = 2
     }
 
-    /// LightGBM's kZeroThreshold: values this close to zero count as zero.
-    public static let zeroThreshold = 1e-35
+    /// LightGBM's kZeroThreshold (1e-35f, a float): values this close to zero count as zero.
+    public static let zeroThreshold = Double(Float(1e-35))
 
     public let featureCount: Int
     /// Number of margins per row (1 for binary and regression, k for k classes).

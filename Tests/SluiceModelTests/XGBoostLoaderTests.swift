@@ -166,20 +166,21 @@ final class XGBoostLoaderTests: XCTestCase {
     func testUnsupportedObjectives() {
         assertError(.unsupported, Self.model(objective: "count:poisson"), containing: "count:poisson")
         assertError(.unsupported, Self.model(objective: "binary:logitraw"), containing: "binary:logitraw")
-        assertError(.unsupported, Self.model(objective: "multi:softprob", numClass: "3"), containing: "multiclass")
-        assertError(.unsupported, Self.model(numClass: "3"), containing: "multiclass")
+        // Multiclass models load (XGBoostMulticlassTests); an impossible class count does not.
+        assertError(.malformed, Self.model(objective: "multi:softprob", numClass: "1"), containing: "num_class")
     }
 
     func testUnsupportedModelKinds() {
         assertError(.unsupported, Self.model(booster: "gblinear"), containing: "gblinear")
         assertError(.unsupported, Self.model(booster: "dart"), containing: "dart")
-        assertError(.unsupported, Self.model(featureTypes: #"["float","c"]"#), containing: "categorical")
+        // Categorical features load; a categorical split without its categories is malformed.
+        XCTAssertNoThrow(try LoadedModel.load(data: Self.model(featureTypes: #"["float","c"]"#)))
         var categorical = Tree.stump(threshold: "5E-1")
         categorical.splitType = [1, 0, 0]
-        assertError(.unsupported, Self.model(trees: [categorical]), containing: "categorical")
+        assertError(.malformed, Self.model(trees: [categorical]), containing: "categorical")
         // UBJSON starts with '{' followed by a type marker.
         assertError(.unsupported, Data([0x7b, 0x4c, 0, 0, 0, 0, 0, 0, 0, 7] + Array("learner".utf8)), containing: "UBJSON")
-        assertError(.unsupported, Data("tree\nversion=v4\n".utf8), containing: "LightGBM")
+        assertError(.malformed, Data("tree\nversion=v4\n".utf8), containing: "LightGBM")
         assertError(.unsupported, Data(#"{"producer":"onnx"}"#.utf8), containing: "learner")
     }
 

@@ -80,27 +80,6 @@ struct ColumnLayout: Sendable {
         return low
     }
 
-    /// The number of thresholds `x` passes (NaN not allowed here).
-    @inline(__always)
-    func bin(feature: Int, _ x: Double) -> Int {
-        thresholds[feature].withUnsafeBufferPointer { t in
-            var low = 0
-            var high = t.count
-            if lessThan {
-                while low < high {
-                    let mid = (low &+ high) >> 1
-                    if t[mid] <= x { low = mid &+ 1 } else { high = mid }
-                }
-            } else {
-                while low < high {
-                    let mid = (low &+ high) >> 1
-                    if t[mid] < x { low = mid &+ 1 } else { high = mid }
-                }
-            }
-            return low
-        }
-    }
-
     /// What a column holds for one row value: a bin, or "always left"/"always right".
     enum ColumnValue {
         case bin(Int)
@@ -108,20 +87,21 @@ struct ColumnLayout: Sendable {
         case right
     }
 
-    /// Column `c`'s value for `x` (the raw input), or nil for a categorical column (evaluated by the caller).
+    /// Column `c`'s value for the raw input `rawInput`; `count` gives a feature's bin for a non-NaN value.
     @inline(__always)
-    func value(column c: Int, rawInput: Double, ensemble e: TreeEnsemble) -> ColumnValue {
+    func value(column c: Int, rawInput: Double, ensemble e: TreeEnsemble, count: (Int, Double) -> Int) -> ColumnValue {
         let x = roundToFloat ? Double(Float(rawInput)) : rawInput
         switch columns[c] {
         case .categorical(let node):
             return e.goesLeft(node: node, x: x) ? .left : .right
         case .numeric(let feature, let variant):
+            let isZero = x.isNaN || abs(x) <= TreeEnsemble.zeroThreshold
             switch variant {
-            case .nanLeft: return x.isNaN ? .left : .bin(bin(feature: feature, x))
-            case .nanRight: return x.isNaN ? .right : .bin(bin(feature: feature, x))
-            case .zeroOrNaNLeft: return x.isNaN || abs(x) <= TreeEnsemble.zeroThreshold ? .left : .bin(bin(feature: feature, x))
-            case .zeroOrNaNRight: return x.isNaN || abs(x) <= TreeEnsemble.zeroThreshold ? .right : .bin(bin(feature: feature, x))
-            case .nanAsZero: return .bin(bin(feature: feature, x.isNaN ? 0 : x))
+            case .nanLeft: return x.isNaN ? .left : .bin(count(feature, x))
+            case .nanRight: return x.isNaN ? .right : .bin(count(feature, x))
+            case .zeroOrNaNLeft: return isZero ? .left : .bin(count(feature, x))
+            case .zeroOrNaNRight: return isZero ? .right : .bin(count(feature, x))
+            case .nanAsZero: return .bin(count(feature, x.isNaN ? 0 : x))
             }
         }
     }

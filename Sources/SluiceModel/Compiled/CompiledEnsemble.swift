@@ -66,8 +66,6 @@ struct CompiledEnsemble: Sendable {
     /// Per input feature with numeric splits: its thresholds and the byte columns derived from it.
     private struct FeaturePlan: Sendable {
         var feature: Int32
-        var thresholdStart: Int32
-        var thresholdEnd: Int32
         var variantStart: Int32
         var variantEnd: Int32
     }
@@ -78,7 +76,7 @@ struct CompiledEnsemble: Sendable {
         var chunks: Int32
     }
 
-    private let flatThresholds: [Double]
+    private let index: ThresholdIndex
     private let plans: [FeaturePlan]
     private let variants: [VariantColumn]
     private let categoricalColumns: [(node: Int, byteColumn: Int)]
@@ -100,12 +98,10 @@ struct CompiledEnsemble: Sendable {
         self.byteColumnBase = byteColumnBase
         self.byteColumnCount = byteColumns
 
-        var flatThresholds: [Double] = []
         var plans: [FeaturePlan] = []
         var variants: [VariantColumn] = []
         var categoricalColumns: [(node: Int, byteColumn: Int)] = []
         for feature in 0..<e.featureCount {
-            let start = Int32(flatThresholds.count)
             let variantStart = Int32(variants.count)
             for c in layout.columns.indices {
                 if case .numeric(feature, let variant) = layout.columns[c] {
@@ -115,15 +111,13 @@ struct CompiledEnsemble: Sendable {
                 }
             }
             guard Int32(variants.count) > variantStart else { continue }
-            flatThresholds += layout.thresholds[feature]
             plans.append(FeaturePlan(
-                feature: Int32(feature), thresholdStart: start, thresholdEnd: Int32(flatThresholds.count),
-                variantStart: variantStart, variantEnd: Int32(variants.count)))
+                feature: Int32(feature), variantStart: variantStart, variantEnd: Int32(variants.count)))
         }
         for c in layout.columns.indices {
             if case .categorical(let node) = layout.columns[c] { categoricalColumns.append((node, Int(byteColumnBase[c]))) }
         }
-        self.flatThresholds = flatThresholds
+        self.index = ThresholdIndex(thresholds: layout.thresholds, lessThan: layout.lessThan)
         self.plans = plans
         self.variants = variants
         self.categoricalColumns = categoricalColumns
@@ -292,7 +286,7 @@ struct CompiledEnsemble: Sendable {
         let columnCount = layout.columns.count
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: max(columnCount, 1)) { values in
             for c in 0..<columnCount {
-                switch layout.value(column: c, rawInput: row[layout.feature(ofColumn: c, ensemble: e)], ensemble: e) {
+                switch layout.value(column: c, rawInput: row[layout.feature(ofColumn: c, ensemble: e)], ensemble: e, count: index.count) {
                 case .bin(let b): values[c] = Int32(b)
                 case .left: values[c] = -1
                 case .right: values[c] = Int32.max
@@ -402,25 +396,23 @@ struct CompiledEnsemble: Sendable {
         }
     }
 
-    /// Writes the byte columns of one block (row r at byte r of each 64-byte column): one binary
-    /// search per (row, feature), then every column variant and chunk of that feature from it.
+    /// Writes the byte columns of one block (row r at byte r of each 64-byte column): one threshold
+    /// count per (row, feature), then every column variant and chunk of that feature from it.
     private func fillBins(_ bytes: UnsafeMutablePointer<UInt8>, features: UnsafePointer<Double>, rows: Int) {
         let e = ensemble
         let width = e.featureCount
         let roundToFloat = layout.roundToFloat
-        let lessThan = layout.lessThan
         let zero = TreeEnsemble.zeroThreshold
-        flatThresholds.withUnsafeBufferPointer { thresholds in
-            plans.withUnsafeBufferPointer { plans in
+        plans.withUnsafeBufferPointer { plans in
                 for plan in plans {
-                    let t = UnsafeBufferPointer(rebasing: thresholds[Int(plan.thresholdStart)..<Int(plan.thresholdEnd)])
-                    let zeroBin = Self.countPassed(t, 0, lessThan: lessThan)
+                    let feature = Int(plan.feature)
+                    let zeroBin = index.count(feature: feature, 0)
                     for r in 0..<Self.blockRows {
                         var x = r < rows ? features[r * width + Int(plan.feature)] : 0
                         if roundToFloat { x = Double(Float(x)) }
                         let isNaN = x.isNaN
                         let isZero = isNaN || abs(x) <= zero
-                        let bin = isNaN ? zeroBin : Self.countPassed(t, x, lessThan: lessThan)
+                        let bin = isNaN ? zeroBin : index.count(feature: feature, x)
                         for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
                             let variant = variants[v]
                             let pinned: Int  // -1: not pinned; 0: left; 127: right
@@ -439,7 +431,6 @@ struct CompiledEnsemble: Sendable {
                     }
                 }
             }
-        }
         for (node, byteColumn) in categoricalColumns {
             let feature = Int(e.splitFeature[node])
             for r in 0..<Self.blockRows {
@@ -450,27 +441,4 @@ struct CompiledEnsemble: Sendable {
         }
     }
 
-    /// How many of the sorted thresholds `x` passes (`t ≤ x` for `<` splits, `t < x` for `<=`);
-    /// branch-free, so unpredictable inputs cost no mispredictions.
-    @inline(__always)
-    static func countPassed(_ t: UnsafeBufferPointer<Double>, _ x: Double, lessThan: Bool) -> Int {
-        var n = t.count
-        guard n > 0 else { return 0 }
-        var base = 0
-        if lessThan {
-            while n > 1 {
-                let half = n >> 1
-                base = t[base &+ half] <= x ? base &+ half : base
-                n &-= half
-            }
-            return base &+ (t[base] <= x ? 1 : 0)
-        } else {
-            while n > 1 {
-                let half = n >> 1
-                base = t[base &+ half] < x ? base &+ half : base
-                n &-= half
-            }
-            return base &+ (t[base] < x ? 1 : 0)
-        }
-    }
 }

@@ -1,0 +1,59 @@
+/// Counts how many of a feature's sorted thresholds a value passes, without data-dependent branches.
+///
+/// A binary search compiles to an unpredictable branch per level (LLVM turns every select or
+/// sign-bit trick back into a jump), which cost more than the trees themselves. This is a static
+/// B+-tree of 8-key nodes instead: level 0 is the sorted thresholds padded with +∞ to a multiple
+/// of 8; level k+1 holds the last key of each 8-key block of level k, until one block remains.
+/// Searching from the top, `c = 8c + #(keys in block c that x passes)` at each level: one
+/// 8-wide vector comparison and a lane count per level (3 levels for 512 thresholds).
+struct ThresholdIndex: Sendable {
+    /// All levels of all features, each level a whole number of 8-key blocks. Plain doubles
+    /// loaded unaligned: Swift arrays do not guarantee SIMD8<Double>'s 64-byte alignment.
+    private var keys: [Double] = []
+    /// Per feature: where its levels start in `keys` (top level first) and its threshold count.
+    private var levelStarts: [[Int32]] = []
+    private var counts: [Int] = []
+    let lessThan: Bool
+
+    init(thresholds: [[Double]], lessThan: Bool) {
+        self.lessThan = lessThan
+        for sorted in thresholds {
+            counts.append(sorted.count)
+            var levels: [[Double]] = []
+            var level = sorted.map { $0 + 0 }  // −0 → +0: equal values, one representation
+            repeat {
+                while level.count % 8 != 0 || level.isEmpty { level.append(.infinity) }
+                levels.append(level)
+                level = stride(from: 7, to: level.count, by: 8).map { level[$0] }
+            } while levels.last!.count > 8
+            var starts: [Int32] = []
+            for level in levels.reversed() {
+                starts.append(Int32(keys.count / 8))
+                keys += level
+            }
+            levelStarts.append(starts)
+        }
+    }
+
+    /// The number of thresholds of `feature` that `x` passes (`t ≤ x` for `<` splits, `t < x` for
+    /// `<=`). `x` must not be NaN.
+    @inline(__always)
+    func count(feature: Int, _ x: Double) -> Int {
+        let n = counts[feature]
+        guard n > 0 else { return 0 }
+        let probe = SIMD8<Double>(repeating: x + 0)
+        var c = 0
+        keys.withUnsafeBufferPointer { keys in
+            levelStarts[feature].withUnsafeBufferPointer { starts in
+                for start in starts {
+                    let block = UnsafeRawPointer(keys.baseAddress! + (Int(start) &+ c) &* 8).loadUnaligned(as: SIMD8<Double>.self)
+                    let passed = lessThan ? (block .<= probe) : (block .< probe)
+                    // Lanes are -1 where true.
+                    c = c &* 8 &+ Int(0 &- passed._storage.wrappedSum())
+                }
+            }
+        }
+        // +∞ padding is passed only by x = +∞.
+        return min(c, n)
+    }
+}
