@@ -17,8 +17,7 @@
 /// compare-and-select, 7 for 16 lanes), so 64 byte lanes are packed four to a 32-bit lane.
 ///
 /// **Single rows (the HTTP API).** The row's column values are computed once (global bins, no
-/// chunking), then each tree is walked from its root with branch-free child selection, four
-/// trees interleaved so their dependent loads overlap.
+/// chunking), then `RowWalker` walks eight trees at a time with branch-free child selection.
 struct CompiledEnsemble: Sendable {
     static let blockRows = 64
     /// Ranks per byte column: bins 0…126 plus 127 for "always right".
@@ -32,14 +31,6 @@ struct CompiledEnsemble: Sendable {
         var b: UInt16  // slot taken when false (right)
     }
 
-    private struct WalkNode: Sendable {
-        var column: Int32
-        var rank: Int32
-        /// Child indices within the tree's walk nodes; a negative value −1 − n is leaf ordinal n.
-        var left: Int32
-        var right: Int32
-    }
-
     private let ensemble: TreeEnsemble
     private let layout: ColumnLayout
     /// True when every tree has at most 256 leaves (block programs address leaves with a byte).
@@ -50,9 +41,8 @@ struct CompiledEnsemble: Sendable {
     private let resultSlot: [UInt16]
     private let byteColumnBase: [Int32]
     private let byteColumnCount: Int
-    // Single-row walk.
-    private let walkNodes: [WalkNode]
-    private let walkRoot: [Int32]
+    /// Single rows; nil for the rare ensembles whose ranks do not fit 16 bits (then: reference).
+    private let walker: RowWalker?
     // Leaves by (tree, ordinal).
     private let leafBase: [Int32]
     private let leafNode: [Int32]
@@ -72,6 +62,7 @@ struct CompiledEnsemble: Sendable {
 
     private struct VariantColumn: Sendable {
         var kind: ColumnLayout.Variant
+        var layoutColumn: Int32
         var byteColumn: Int32
         var chunks: Int32
     }
@@ -79,7 +70,7 @@ struct CompiledEnsemble: Sendable {
     private let index: ThresholdIndex
     private let plans: [FeaturePlan]
     private let variants: [VariantColumn]
-    private let categoricalColumns: [(node: Int, byteColumn: Int)]
+    private let categoricalColumns: [(node: Int, byteColumn: Int, layoutColumn: Int)]
 
     init(_ e: TreeEnsemble) {
         ensemble = e
@@ -100,13 +91,13 @@ struct CompiledEnsemble: Sendable {
 
         var plans: [FeaturePlan] = []
         var variants: [VariantColumn] = []
-        var categoricalColumns: [(node: Int, byteColumn: Int)] = []
+        var categoricalColumns: [(node: Int, byteColumn: Int, layoutColumn: Int)] = []
         for feature in 0..<e.featureCount {
             let variantStart = Int32(variants.count)
             for c in layout.columns.indices {
                 if case .numeric(feature, let variant) = layout.columns[c] {
                     variants.append(VariantColumn(
-                        kind: variant, byteColumn: byteColumnBase[c],
+                        kind: variant, layoutColumn: Int32(c), byteColumn: byteColumnBase[c],
                         chunks: Int32(layout.thresholds[feature].count / Self.chunk + 1)))
                 }
             }
@@ -115,7 +106,7 @@ struct CompiledEnsemble: Sendable {
                 feature: Int32(feature), variantStart: variantStart, variantEnd: Int32(variants.count)))
         }
         for c in layout.columns.indices {
-            if case .categorical(let node) = layout.columns[c] { categoricalColumns.append((node, Int(byteColumnBase[c]))) }
+            if case .categorical(let node) = layout.columns[c] { categoricalColumns.append((node, Int(byteColumnBase[c]), c)) }
         }
         self.index = ThresholdIndex(thresholds: layout.thresholds, lessThan: layout.lessThan)
         self.plans = plans
@@ -125,42 +116,21 @@ struct CompiledEnsemble: Sendable {
         var ops: [Op] = []
         var opStart: [Int32] = []
         var resultSlot: [UInt16] = []
-        var walkNodes: [WalkNode] = []
-        var walkRoot: [Int32] = []
         var leafBase: [Int32] = []
         var leafNode: [Int32] = []
         var treeTarget: [Int32] = []
         var supportsBlocks = true
         for t in 0..<e.treeCount {
             let range = e.nodes(ofTree: t)
-            // Leaf ordinals in node order; walk indices for internal nodes.
+            // Leaf ordinals in node order.
             var ordinal: [Int: Int] = [:]
-            var walkIndex: [Int: Int] = [:]
             leafBase.append(Int32(leafNode.count))
-            for i in range {
-                if e.splitFeature[i] < 0 {
-                    ordinal[i] = ordinal.count
-                    leafNode.append(Int32(i))
-                } else {
-                    walkIndex[i] = walkIndex.count
-                }
+            for i in range where e.splitFeature[i] < 0 {
+                ordinal[i] = ordinal.count
+                leafNode.append(Int32(i))
             }
             treeTarget.append(e.leafTarget[Int(e.leafStart[Int(leafNode[Int(leafBase[t])])])])
             if ordinal.count > Self.constantSlots { supportsBlocks = false }
-
-            // Walk nodes.
-            let walkOffset = walkNodes.count
-            walkRoot.append(e.splitFeature[range.lowerBound] < 0 ? Int32(-1 - ordinal[range.lowerBound]!) : Int32(walkOffset))
-            var walk = [WalkNode](repeating: WalkNode(column: 0, rank: 0, left: 0, right: 0), count: walkIndex.count)
-            func reference(_ child: Int) -> Int32 {
-                e.splitFeature[child] < 0 ? Int32(-1 - ordinal[child]!) : Int32(walkOffset + walkIndex[child]!)
-            }
-            for (node, index) in walkIndex {
-                walk[index] = WalkNode(
-                    column: layout.nodeColumn[node], rank: layout.nodeRank[node],
-                    left: reference(Int(e.leftChild[node])), right: reference(Int(e.rightChild[node])))
-            }
-            walkNodes += walk
 
             // Post-order block program.
             opStart.append(Int32(ops.count))
@@ -198,8 +168,7 @@ struct CompiledEnsemble: Sendable {
         self.ops = ops
         self.opStart = opStart
         self.resultSlot = resultSlot
-        self.walkNodes = walkNodes
-        self.walkRoot = walkRoot
+        self.walker = RowWalker(e, layout: layout)
         self.leafBase = leafBase
         self.leafNode = leafNode
         self.treeTarget = treeTarget
@@ -283,52 +252,77 @@ struct CompiledEnsemble: Sendable {
 
     func marginsOfRow(_ row: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>) {
         let e = ensemble
+        guard let walker else {
+            ReferenceEvaluator(ensemble: e).margins(features: row, rowCount: 1, into: out)
+            return
+        }
         let columnCount = layout.columns.count
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: max(columnCount, 1)) { values in
-            for c in 0..<columnCount {
-                switch layout.value(column: c, rawInput: row[layout.feature(ofColumn: c, ensemble: e)], ensemble: e, count: index.count) {
-                case .bin(let b): values[c] = Int32(b)
-                case .left: values[c] = -1
-                case .right: values[c] = Int32.max
-                }
-            }
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: e.outputCount) { sum32 in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: e.outputCount) { sum64 in
-                    startSums(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                    walkNodes.withUnsafeBufferPointer { nodes in
-                        let v = UnsafeBufferPointer(values)
-                        var t = 0
-                        // Four trees at a time: independent walks overlap their load latencies.
-                        while t + 4 <= e.treeCount {
-                            var i0 = walkRoot[t], i1 = walkRoot[t + 1], i2 = walkRoot[t + 2], i3 = walkRoot[t + 3]
-                            while (i0 & i1 & i2 & i3) >= 0 {  // until all four reached a leaf (negative)
-                                if i0 >= 0 { i0 = Self.step(nodes[Int(i0)], v) }
-                                if i1 >= 0 { i1 = Self.step(nodes[Int(i1)], v) }
-                                if i2 >= 0 { i2 = Self.step(nodes[Int(i2)], v) }
-                                if i3 >= 0 { i3 = Self.step(nodes[Int(i3)], v) }
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: columnCount + 1) { values in
+            fillRowValues(values.baseAddress!, row: row.baseAddress!)
+            values[columnCount] = 0
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: e.treeCount) { ordinals in
+                walker.leaves(values: values.baseAddress!, into: ordinals.baseAddress!)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: e.outputCount) { sum32 in
+                    withUnsafeTemporaryAllocation(of: Double.self, capacity: e.outputCount) { sum64 in
+                        startSums(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
+                        if singleValueLeaves && e.accumulation == .float32 {
+                            leafValueFloat.withUnsafeBufferPointer { values in
+                                for t in 0..<e.treeCount {
+                                    sum32[Int(treeTarget[t])] += values[Int(leafBase[t]) &+ Int(ordinals[t])]
+                                }
                             }
-                            accumulate(tree: t, ordinal: Int(-1 - i0), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                            accumulate(tree: t + 1, ordinal: Int(-1 - i1), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                            accumulate(tree: t + 2, ordinal: Int(-1 - i2), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                            accumulate(tree: t + 3, ordinal: Int(-1 - i3), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                            t += 4
+                        } else if singleValueLeaves {
+                            leafValue.withUnsafeBufferPointer { values in
+                                for t in 0..<e.treeCount {
+                                    sum64[Int(treeTarget[t])] += values[Int(leafBase[t]) &+ Int(ordinals[t])]
+                                }
+                            }
+                        } else {
+                            for t in 0..<e.treeCount {
+                                accumulate(tree: t, ordinal: Int(ordinals[t]), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
+                            }
                         }
-                        while t < e.treeCount {
-                            var i = walkRoot[t]
-                            while i >= 0 { i = Self.step(nodes[Int(i)], v) }
-                            accumulate(tree: t, ordinal: Int(-1 - i), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                            t += 1
-                        }
+                        finish(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!, into: out.baseAddress!)
                     }
-                    finish(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!, into: out.baseAddress!)
                 }
             }
         }
     }
 
-    @inline(__always)
-    private static func step(_ node: WalkNode, _ values: UnsafeBufferPointer<Int32>) -> Int32 {
-        values[Int(node.column)] <= node.rank ? node.left : node.right
+    /// One row's column values for `RowWalker`: global bins, 0 for "always left", max for "always right".
+    private func fillRowValues(_ values: UnsafeMutablePointer<UInt16>, row: UnsafePointer<Double>) {
+        let e = ensemble
+        let roundToFloat = layout.roundToFloat
+        let zero = TreeEnsemble.zeroThreshold
+        plans.withUnsafeBufferPointer { plans in
+            variants.withUnsafeBufferPointer { variants in
+                for plan in plans {
+                    let feature = Int(plan.feature)
+                    var x = row[feature]
+                    if roundToFloat { x = Double(Float(x)) }
+                    let isNaN = x.isNaN
+                    let isZero = isNaN || abs(x) <= zero
+                    let bin = UInt16(truncatingIfNeeded: index.count(feature: feature, isNaN ? 0 : x))
+                    for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
+                        let variant = variants[v]
+                        let value: UInt16
+                        switch variant.kind {
+                        case .nanLeft: value = isNaN ? 0 : bin
+                        case .nanRight: value = isNaN ? RowWalker.alwaysRight : bin
+                        case .zeroOrNaNLeft: value = isZero ? 0 : bin
+                        case .zeroOrNaNRight: value = isZero ? RowWalker.alwaysRight : bin
+                        case .nanAsZero: value = bin
+                        }
+                        values[Int(variant.layoutColumn)] = value
+                    }
+                }
+            }
+        }
+        for (node, _, column) in categoricalColumns {
+            var x = row[Int(e.splitFeature[node])]
+            if roundToFloat { x = Double(Float(x)) }
+            values[column] = e.goesLeft(node: node, x: x) ? 0 : RowWalker.alwaysRight
+        }
     }
 
     // MARK: Blocks of 64 rows
@@ -431,7 +425,7 @@ struct CompiledEnsemble: Sendable {
                     }
                 }
             }
-        for (node, byteColumn) in categoricalColumns {
+        for (node, byteColumn, _) in categoricalColumns {
             let feature = Int(e.splitFeature[node])
             for r in 0..<Self.blockRows {
                 var x = r < rows ? features[r * width + feature] : 0

@@ -3,9 +3,11 @@
 /// A binary search compiles to an unpredictable branch per level (LLVM turns every select or
 /// sign-bit trick back into a jump), which cost more than the trees themselves. This is a static
 /// B+-tree of 8-key nodes instead: level 0 is the sorted thresholds padded with +∞ to a multiple
-/// of 8; level k+1 holds the last key of each 8-key block of level k, until one block remains.
-/// Searching from the top, `c = 8c + #(keys in block c that x passes)` at each level: one
-/// 8-wide vector comparison and a lane count per level (3 levels for 512 thresholds).
+/// of 8; level k+1 holds the last key of every 8-key block of level k but the final one (the
+/// separators), padded the same way, until a level fits one block. Searching from the top,
+/// `c = 8c + #(keys in block c that x passes)` at each level: block c always exists because a
+/// level with b blocks has b − 1 separators above it, and x = +∞ (which would pass the padding)
+/// is answered directly. One 8-wide comparison and a lane count per level (3 levels for 512).
 struct ThresholdIndex: Sendable {
     /// All levels of all features, each level a whole number of 8-key blocks. Plain doubles
     /// loaded unaligned: Swift arrays do not guarantee SIMD8<Double>'s 64-byte alignment.
@@ -21,11 +23,13 @@ struct ThresholdIndex: Sendable {
             counts.append(sorted.count)
             var levels: [[Double]] = []
             var level = sorted.map { $0 + 0 }  // −0 → +0: equal values, one representation
-            repeat {
+            while true {
                 while level.count % 8 != 0 || level.isEmpty { level.append(.infinity) }
                 levels.append(level)
-                level = stride(from: 7, to: level.count, by: 8).map { level[$0] }
-            } while levels.last!.count > 8
+                let blocks = level.count / 8
+                if blocks == 1 { break }
+                level = (0..<blocks - 1).map { level[$0 * 8 + 7] }
+            }
             var starts: [Int32] = []
             for level in levels.reversed() {
                 starts.append(Int32(keys.count / 8))
@@ -41,6 +45,8 @@ struct ThresholdIndex: Sendable {
     func count(feature: Int, _ x: Double) -> Int {
         let n = counts[feature]
         guard n > 0 else { return 0 }
+        // x = +∞ passes every threshold of a `<` split (t ≤ x), padding included: answer directly.
+        if lessThan && x == .infinity { return n }
         let probe = SIMD8<Double>(repeating: x + 0)
         var c = 0
         keys.withUnsafeBufferPointer { keys in
@@ -53,7 +59,6 @@ struct ThresholdIndex: Sendable {
                 }
             }
         }
-        // +∞ padding is passed only by x = +∞.
-        return min(c, n)
+        return c
     }
 }
