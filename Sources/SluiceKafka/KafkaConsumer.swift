@@ -146,6 +146,19 @@ public final class KafkaConsumer: @unchecked Sendable {
         return PartitionList.read(list)
     }
 
+    /// For each partition, the earliest offset whose record timestamp is ≥ the given time (ms);
+    /// -1 (`RD_KAFKA_OFFSET_END`) where no such record exists yet.
+    public func offsets(forTimes times: [TopicPartitionOffset], timeoutMs: Int32) throws(KafkaError) -> [TopicPartitionOffset] {
+        let list = PartitionList.make(times)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let result = rd_kafka_offsets_for_times(client.handle, list, timeoutMs)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.metadata, "offsets_for_times", response: result) }
+        if let (partition, error) = PartitionList.firstError(list) {
+            throw KafkaError(.metadata, "offsets_for_times \(partition)", response: error)
+        }
+        return PartitionList.read(list)
+    }
+
     public func watermarks(topic: String, partition: Int32, timeoutMs: Int32) throws(KafkaError) -> (low: Int64, high: Int64) {
         try client.watermarks(topic: topic, partition: partition, timeoutMs: timeoutMs)
     }

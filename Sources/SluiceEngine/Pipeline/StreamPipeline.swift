@@ -19,6 +19,10 @@ public final class StreamPipeline: @unchecked Sendable {
         public var exitAtEnd = false
         /// Stop once at least this many input records are processed and committed.
         public var maxRecords: Int?
+        /// Where outputs go; nil topics are not written (replay writes decisions only).
+        public var decisionsTopic: String?
+        public var writeDeadLetters = true
+        public var writeLateEvents = true
         public init(exitAtEnd: Bool = false, maxRecords: Int? = nil) {
             self.exitAtEnd = exitAtEnd
             self.maxRecords = maxRecords
@@ -42,6 +46,8 @@ public final class StreamPipeline: @unchecked Sendable {
     private var inputPartitionCount = 0
 
     public var modelVersion: String { scorer.model.version }
+    public var featureStore: RedisFeatureStore { store }
+    private var decisionsTopic: String { options.decisionsTopic ?? topology.decisionsTopic }
 
     public init(topology: Topology, config: RuntimeConfig, options: Options = Options(), logger: Logger) throws {
         self.topology = topology
@@ -93,12 +99,55 @@ public final class StreamPipeline: @unchecked Sendable {
         return statistics
     }
 
+    /// Re-runs a range of a topic's history, outside any consumer group and committing nothing:
+    /// every partition from `start` up to `end` (exclusive; a partition without an end runs to
+    /// its current end). Records are processed exactly as the stream does, so with empty state
+    /// under its own key prefix a replay reproduces the stream's features bit for bit.
+    /// `progress` is called after each batch with the records processed so far.
+    public func replay(start: [TopicPartitionOffset], end: [TopicPartition: Int64], stop: StopSignal,
+                       progress: (Int) -> Void = { _ in }) throws -> RunStatistics {
+        statistics = RunStatistics()
+        statistics.startedAtNanos = DispatchTime.now().uptimeNanoseconds
+        var remaining = Set(start.map { TopicPartition(topic: $0.topic, partition: $0.partition) })
+        for entry in start where entry.offset >= (end[TopicPartition(topic: entry.topic, partition: entry.partition)] ?? .max) {
+            remaining.remove(TopicPartition(topic: entry.topic, partition: entry.partition))
+        }
+        try consumer.assign(start)
+        while !remaining.isEmpty && !stop.isStopped {
+            var records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
+            records.removeAll { record in
+                let partition = TopicPartition(topic: record.topic, partition: record.partition)
+                guard let limit = end[partition], record.offset >= limit else { return false }
+                remaining.remove(partition)
+                return true
+            }
+            // The end of a partition as it is now also ends its range (an end offset beyond it,
+            // or one that falls on a transaction marker, is never reached by a record).
+            for partition in remaining where consumer.partitionsAtEnd.contains(partition) {
+                remaining.remove(partition)
+            }
+            for record in records {
+                let partition = TopicPartition(topic: record.topic, partition: record.partition)
+                if let limit = end[partition], record.offset + 1 >= limit { remaining.remove(partition) }
+            }
+            guard !records.isEmpty else { continue }
+            let polledAt = DispatchTime.now().uptimeNanoseconds
+            if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
+            try process(records, stop: stop, commit: false)
+            statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
+            progress(statistics.recordsIn)
+        }
+        consumer.close()
+        try producer.flush(timeoutMs: config.flushTimeoutMs)
+        return statistics
+    }
+
     private func reachedEnd() -> Bool {
         let assigned = Set(consumer.assignment.filter { $0.topic == topology.inputTopic })
         return assigned.count == inputPartitionCount && assigned.isSubset(of: consumer.partitionsAtEnd)
     }
 
-    private func process(_ records: [KafkaRecord], stop: StopSignal) throws {
+    private func process(_ records: [KafkaRecord], stop: StopSignal, commit: Bool = true) throws {
         // 1. Validate in log order.
         var events: [Event] = []
         var outcomes: [Int] = []  // per record: index into `events`, or -1 when rejected
@@ -134,9 +183,11 @@ public final class StreamPipeline: @unchecked Sendable {
             let eventIndex = outcomes[index]
             guard eventIndex >= 0 else {
                 let rejection = rejections[index]!
-                try producer.produce(
-                    topic: topology.deadLetterTopic, key: record.key, value: record.value ?? [],
-                    headers: DeadLetter.headers(original: record.headers, rejection: rejection, source: source))
+                if options.writeDeadLetters {
+                    try producer.produce(
+                        topic: topology.deadLetterTopic, key: record.key, value: record.value ?? [],
+                        headers: DeadLetter.headers(original: record.headers, rejection: rejection, source: source))
+                }
                 statistics.deadLettered += 1
                 continue
             }
@@ -152,12 +203,12 @@ public final class StreamPipeline: @unchecked Sendable {
                     decidedAt: decidedAt, source: source)
             }
             try producer.produce(
-                topic: topology.decisionsTopic, key: record.key ?? Array(event.userID.utf8), value: value,
+                topic: decisionsTopic, key: record.key ?? Array(event.userID.utf8), value: value,
                 headers: source.headers + [KafkaHeader(name: "sluice.schema_version", string: String(DecisionRecord.schemaVersion))])
-            if late {
+            if late && options.writeLateEvents {
                 try producer.produce(topic: topology.lateTopic, key: record.key, value: record.value ?? [], headers: record.headers + source.headers)
-                statistics.late += 1
             }
+            if late { statistics.late += 1 }
             statistics.decisions += 1
             statistics.byDecision[decision, default: 0] += 1
         }
@@ -171,7 +222,9 @@ public final class StreamPipeline: @unchecked Sendable {
             let partition = TopicPartition(topic: record.topic, partition: record.partition)
             next[partition] = max(next[partition] ?? 0, record.offset + 1)
         }
-        try consumer.commit(next.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
+        if commit {
+            try consumer.commit(next.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
+        }
 
         let now = DispatchTime.now().uptimeNanoseconds
         let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)

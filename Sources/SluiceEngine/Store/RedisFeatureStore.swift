@@ -23,6 +23,27 @@ public final class RedisFeatureStore: @unchecked Sendable {
 
     public func key(for userID: String) -> String { keyPrefix + userID }
 
+    /// Deletes every entity hash under this store's prefix (SCAN + UNLINK); returns how many.
+    /// For replays, which must start from empty state to reproduce the stream.
+    @discardableResult
+    public func deleteAll() throws -> Int {
+        var cursor = "0"
+        var deleted = 0
+        repeat {
+            let reply = try connection.execute(["SCAN", .string(cursor), "MATCH", .string(keyPrefix + "*"), "COUNT", 1000])
+            guard case .array(let parts) = reply, parts.count == 2, let next = parts[0].stringValue, case .array(let keys) = parts[1] else {
+                throw RedisError(.protocol, "SCAN returned \(reply)")
+            }
+            cursor = next
+            let names = keys.compactMap(\.bytesValue)
+            if !names.isEmpty {
+                _ = try connection.execute([RedisArgument.string("UNLINK")] + names.map { RedisArgument.bytes($0) })
+                deleted += names.count
+            }
+        } while cursor != "0"
+        return deleted
+    }
+
     /// Reads the state of every user in `userIDs` (absent users start empty).
     public func load(_ userIDs: [String]) throws -> [String: EntityState] {
         guard !userIDs.isEmpty else { return [:] }
