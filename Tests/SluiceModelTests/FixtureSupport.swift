@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import SluiceModel
 
 /// Access to the files written by scripts/models/make_xgboost_fixture.py.
 enum Fixtures {
@@ -53,5 +54,38 @@ enum Fixtures {
             })
         }
         return Table(header: header, rows: rows)
+    }
+}
+
+/// Assertions on the errors of `LoadedModel.load`, shared by the loader tests.
+extension XCTestCase {
+    /// `LoadedModel.load(data:)` throws a `ModelError` with `code` whose message contains `fragment`.
+    func assertError(_ code: ModelError.Code, _ data: Data, containing fragment: String? = nil,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        assertModelError(code, containing: fragment.map { [$0] } ?? [], file: file, line: line) {
+            try LoadedModel.load(data: data)
+        }
+    }
+
+    /// `LoadedModel.load(contentsOf:)` throws a `ModelError` with `code` whose message contains every fragment.
+    func assertError(_ code: ModelError.Code, _ url: URL, containing fragments: [String],
+                     file: StaticString = #filePath, line: UInt = #line) {
+        assertModelError(code, containing: fragments, file: file, line: line) {
+            try LoadedModel.load(contentsOf: url)
+        }
+    }
+
+    private func assertModelError(_ code: ModelError.Code, containing fragments: [String],
+                                  file: StaticString, line: UInt, _ load: () throws -> LoadedModel) {
+        XCTAssertThrowsError(try load(), file: file, line: line) { error in
+            guard let modelError = error as? ModelError else {
+                return XCTFail("not a ModelError: \(error)", file: file, line: line)
+            }
+            XCTAssertEqual(modelError.code, code, modelError.description, file: file, line: line)
+            for fragment in fragments {
+                XCTAssertTrue(modelError.message.contains(fragment), "'\(modelError.message)' lacks '\(fragment)'",
+                              file: file, line: line)
+            }
+        }
     }
 }

@@ -29,17 +29,6 @@ final class MLflowModelTests: XCTestCase {
         return url
     }
 
-    private func assertError(_ code: ModelError.Code, _ url: URL, containing fragments: [String],
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try LoadedModel.load(contentsOf: url), file: file, line: line) { error in
-            guard let modelError = error as? ModelError else { return XCTFail("not a ModelError: \(error)", file: file, line: line) }
-            XCTAssertEqual(modelError.code, code, modelError.description, file: file, line: line)
-            for fragment in fragments {
-                XCTAssertTrue(modelError.message.contains(fragment), "'\(modelError.message)' lacks '\(fragment)'", file: file, line: line)
-            }
-        }
-    }
-
     /// The fixture directory scores exactly like the model file it holds (and like XGBoost).
     func testFixtureDirectoryLoadsTheXGBoostModel() throws {
         let model = try LoadedModel.load(contentsOf: Fixtures.url("mlflow_xgboost"))

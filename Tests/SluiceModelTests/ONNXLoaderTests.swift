@@ -182,19 +182,6 @@ final class ONNXLoaderTests: XCTestCase {
                          + leafWeights(prefix: "target", trees: 1) + [attr("n_targets", int: 1)] + extra)])
     }
 
-    private func assertError(_ code: ModelError.Code, _ data: Data, containing fragment: String? = nil,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try LoadedModel.load(data: data), file: file, line: line) { error in
-            guard let modelError = error as? ModelError else {
-                return XCTFail("not a ModelError: \(error)", file: file, line: line)
-            }
-            XCTAssertEqual(modelError.code, code, modelError.description, file: file, line: line)
-            if let fragment {
-                XCTAssertTrue(modelError.message.contains(fragment), "'\(modelError.message)' lacks '\(fragment)'", file: file, line: line)
-            }
-        }
-    }
-
     // MARK: - Split semantics
 
     func testBranchLEQTrueIsLeftAndNaNFollowsTracksTrue() throws {

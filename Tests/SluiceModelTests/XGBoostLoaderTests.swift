@@ -57,20 +57,6 @@ final class XGBoostLoaderTests: XCTestCase {
         return Data(text.utf8)
     }
 
-    private func assertError(_ code: ModelError.Code, _ data: Data, containing fragment: String? = nil,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try LoadedModel.load(data: data), file: file, line: line) { error in
-            guard let modelError = error as? ModelError else {
-                return XCTFail("not a ModelError: \(error)", file: file, line: line)
-            }
-            XCTAssertEqual(modelError.code, code, modelError.description, file: file, line: line)
-            if let fragment {
-                XCTAssertTrue(modelError.message.contains(fragment), "'\(modelError.message)' lacks '\(fragment)'",
-                              file: file, line: line)
-            }
-        }
-    }
-
     // MARK: - Semantics
 
     func testThresholdEqualityGoesRightAndNaNTakesDefault() throws {

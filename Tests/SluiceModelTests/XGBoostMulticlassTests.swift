@@ -153,17 +153,6 @@ final class XGBoostMulticlassTests: XCTestCase {
         return Data(text.utf8)
     }
 
-    private func assertError(_ code: ModelError.Code, _ data: Data, containing fragment: String? = nil,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try LoadedModel.load(data: data), file: file, line: line) { error in
-            guard let modelError = error as? ModelError else { return XCTFail("not a ModelError: \(error)", file: file, line: line) }
-            XCTAssertEqual(modelError.code, code, modelError.description, file: file, line: line)
-            if let fragment {
-                XCTAssertTrue(modelError.message.contains(fragment), "'\(modelError.message)' lacks '\(fragment)'", file: file, line: line)
-            }
-        }
-    }
-
     /// Four stumps on feature 1; tree_info [0, 1, 2, 1]. XGBoost 3.2: x = 0 gives margins
     /// [-0.9, 0.575, 2.3] (float32) with base_score [0.1, 0.2, 0.3], and [-0.5, 0.875, 2.5] with "5E-1"
     /// (1.x/2.x style, every class starts at 0.5; XGBoost 1.7.6 agrees) or "[5E-1]".

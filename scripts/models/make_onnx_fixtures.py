@@ -38,10 +38,11 @@ float32 neighbours, doubles that round to it in float32, and the double halfway 
 Deterministic: fixed seeds, n_jobs=1. Needs scikit-learn, skl2onnx, onnx, onnxruntime, numpy
 (last run: see README.md). Run from anywhere: python3 scripts/models/make_onnx_fixtures.py
 """
-import csv
 import os
 import shutil
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # fixture_common, next to this script
 
 try:
     import numpy as np
@@ -54,19 +55,17 @@ try:
     from skl2onnx import to_onnx
     from sklearn.ensemble import (ExtraTreesRegressor, GradientBoostingClassifier, HistGradientBoostingClassifier,
                                   RandomForestClassifier)
+
+    from fixture_common import (TRANSACTION_FEATURES, float32_above, float32_below, last_run,
+                                make_transaction_features, markdown_table, output_dir, rounds_up_to,
+                                transaction_regression_target, transaction_risk, with_missing, write_expected,
+                                write_input)
 except ImportError:  # pragma: no cover
     sys.exit("needs scikit-learn skl2onnx onnx onnxruntime numpy: python3 -m pip install scikit-learn skl2onnx onnxruntime")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
-OUT = ARGS[0] if ARGS else os.path.join(ROOT, "Tests", "SluiceModelTests", "Fixtures")
+OUT = output_dir()
 
-FEATURES = [
-    "amount", "amount_log", "txn_count_1h", "txn_count_24h", "avg_amount_7d", "merchant_risk",
-    "account_age_days", "distance_km", "hour_of_day", "is_foreign", "device_score", "velocity_ratio",
-]
-NF = len(FEATURES)
-NAN_RATE = 0.05
+FEATURES = TRANSACTION_FEATURES  # as in make_xgboost_fixture.py
 TRAIN_ROWS = 3000
 NATURAL_ROWS = 800
 BEGIN = "<!-- onnx-fixtures:begin (written by scripts/models/make_onnx_fixtures.py) -->"
@@ -86,39 +85,8 @@ def _add_node_int_tracks(*args, **kwargs):
 skl2onnx_tree_ensemble.add_node = _add_node_int_tracks
 
 
-def make_features(rng, n):
-    """Synthetic transaction-like features (as in make_xgboost_fixture.py), rounded so the CSVs stay small."""
-    x = np.empty((n, NF))
-    amount = rng.lognormal(3.5, 1.2, n)
-    x[:, 0] = np.round(amount, 2)
-    x[:, 1] = np.round(np.log1p(amount) + rng.normal(0, 0.05, n), 4)
-    x[:, 2] = rng.poisson(1.5, n)
-    x[:, 3] = x[:, 2] + rng.poisson(6, n)
-    x[:, 4] = np.round(rng.lognormal(3.4, 0.8, n), 2)
-    x[:, 5] = np.round(rng.beta(2, 5, n), 4)
-    x[:, 6] = rng.integers(0, 3650, n)
-    x[:, 7] = np.round(rng.exponential(40, n), 3)
-    x[:, 8] = rng.integers(0, 24, n)
-    x[:, 9] = (rng.random(n) < 0.15).astype(float)
-    x[:, 10] = np.round(rng.normal(0, 1, n), 4)
-    x[:, 11] = np.round(amount / x[:, 4], 4)
-    return x
-
-
 def risk_score(rng, x):
-    return (
-        -3.0
-        + 0.9 * (x[:, 1] - 3.5)
-        + 0.35 * x[:, 2]
-        + 3.0 * x[:, 5]
-        - 0.0006 * x[:, 6]
-        + 0.01 * x[:, 7]
-        + 0.8 * x[:, 9]
-        + 0.6 * np.where((x[:, 8] < 5) | (x[:, 8] > 22), 1.0, 0.0)
-        + 0.5 * x[:, 10]
-        + 0.4 * np.log1p(x[:, 11])
-        + rng.normal(0, 0.5, len(x))
-    )
+    return transaction_risk(x) + rng.normal(0, 0.5, len(x))
 
 
 def binary_label(rng, x):
@@ -129,17 +97,6 @@ def binary_label(rng, x):
 def three_classes(rng, x):
     z = risk_score(rng, x)
     return np.digitize(z, np.quantile(z, [0.5, 0.8]))
-
-
-def regression_target(rng, x):
-    return (2.0 * x[:, 1] + 5.0 * x[:, 5] * x[:, 9] + 0.02 * x[:, 3] + np.sin(x[:, 8] / 24.0 * 2 * np.pi)
-            + 0.3 * x[:, 10] + rng.normal(0, 0.3, len(x)))
-
-
-def with_missing(rng, x):
-    x = x.copy()
-    x[rng.random(x.shape) < NAN_RATE] = np.nan
-    return x
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -314,15 +271,14 @@ def plant_thresholds(rng, base, splits, count):
     rows = []
     chosen = splits[: count // 2] + [splits[int(i)] for i in rng.choice(len(splits), count - count // 2, replace=False)]
     for feature, t64, t32 in chosen:
-        down = np.nextafter(t32, np.float32(-np.inf))
-        up = np.nextafter(t32, np.float32(np.inf))
+        down, up = float32_below(t32), float32_above(t32)
         values = [
-            t64,                                       # scikit-learn's own threshold (a double)
-            float(t32),                                # the threshold written in the ONNX file
-            float(down), float(up),                    # its float32 neighbours
-            float(t32) - (float(t32) - float(down)) / 8,  # doubles that round to t32 in float32
-            float(t32) + (float(up) - float(t32)) / 8,
-            float(t32) + (float(up) - float(t32)) / 2,    # halfway to the next float32 (ties to even)
+            t64,                                # scikit-learn's own threshold (a double)
+            float(t32),                         # the threshold written in the ONNX file
+            down, up,                           # its float32 neighbours
+            rounds_up_to(t32),                  # doubles that round to t32 in float32
+            float(t32) + (up - float(t32)) / 8,
+            float(t32) + (up - float(t32)) / 2,  # halfway to the next float32 (ties to even)
         ]
         for value in values:
             row = base[int(rng.integers(0, len(base)))].copy()
@@ -345,30 +301,6 @@ def ort_outputs(model, x):
 # Files
 
 
-def fmt(v):
-    """Shortest text that reads back as the same double; empty for missing."""
-    return "" if np.isnan(v) else repr(float(v))
-
-
-def write_input(path, x):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(FEATURES)
-        for row in x:
-            w.writerow([fmt(v) for v in row])
-    back = np.genfromtxt(path, delimiter=",", skip_header=1, missing_values="", filling_values=np.nan)
-    assert back.shape == x.shape and np.array_equal(np.isnan(back), np.isnan(x))
-    assert np.array_equal(np.nan_to_num(back, nan=0.0), np.nan_to_num(x, nan=0.0)), path
-
-
-def write_expected(path, header, columns):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
-        for values in zip(*columns):
-            w.writerow([repr(float(v)) if not isinstance(v, (bool, np.bool_)) else str(int(v)) for v in values])
-
-
 SUMMARY = []
 
 
@@ -379,7 +311,7 @@ def make_case(rng, name, estimator, x_train, y_train, nan_rows, opset3=False, zi
         options = {id(estimator): {"zipmap": zipmap}}
     model = to_onnx(estimator, x_train[:1].astype(np.float32), target_opset={"": 15, "ai.onnx.ml": 3 if opset3 else 1},
                     options=options)
-    natural = make_features(rng, NATURAL_ROWS)
+    natural = make_transaction_features(rng, NATURAL_ROWS)
     if nan_rows:
         natural = with_missing(rng, natural)
     x = np.vstack([natural, plant_thresholds(rng, natural, split_thresholds(model, estimator), 40)])
@@ -397,7 +329,7 @@ def make_case(rng, name, estimator, x_train, y_train, nan_rows, opset3=False, zi
     differs = path_differs(model, estimator, x)
     assert not differs[:len(natural)].any(), f"{name}: a natural row takes another path than in scikit-learn"
     onnx.save(model, os.path.join(OUT, name + ".onnx"))
-    write_input(os.path.join(OUT, name + "_input.csv"), x)
+    write_input(os.path.join(OUT, name + "_input.csv"), FEATURES, x)
 
     ort_out = ort_outputs(model, x)
     if isinstance(estimator, (RandomForestClassifier, HistGradientBoostingClassifier)):
@@ -478,12 +410,12 @@ def write_readme():
              "rows planted on split thresholds (scikit-learn's double threshold, the float32 one in the file, its",
              "float32 neighbours, doubles that round to it); `<name>_expected.csv` holds scikit-learn's",
              "`predict_proba` / `decision_function` / `predict` (double, exact) and onnxruntime's output on the",
-             "same rows (`ort_*`, float32), and `path_differs` (see below).", "",
-             "| model | scikit-learn | op (ai.onnx.ml opset) | post_transform | trees | nodes | rows (with NaN) | path_differs | bytes |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for s in SUMMARY:
-        lines.append(f"| `{s['name']}.onnx` | {s['estimator']} | {s['op']} ({s['ml_opset']}) | {s['post_transform']} "
-                     f"| {s['trees']} | {s['nodes']} | {s['rows']} ({s['nan_rows']}) | {s['path_differs']} | {s['bytes']} |")
+             "same rows (`ort_*`, float32), and `path_differs` (see below).", ""]
+    lines += markdown_table(
+        ["model", "scikit-learn", "op (ai.onnx.ml opset)", "post_transform", "trees", "nodes", "rows (with NaN)",
+         "path_differs", "bytes"],
+        [[f"`{s['name']}.onnx`", s["estimator"], f"{s['op']} ({s['ml_opset']})", s["post_transform"], s["trees"],
+          s["nodes"], f"{s['rows']} ({s['nan_rows']})", s["path_differs"], s["bytes"]] for s in SUMMARY])
     rf = next(s for s in SUMMARY if s["name"] == "onnx_rf_binary")
     et = next(s for s in SUMMARY if s["name"] == "onnx_et_regression")
     hgb = next(s for s in SUMMARY if s["name"] == "onnx_hgb_binary")
@@ -529,8 +461,8 @@ def write_readme():
         "Rerunning `make_xgboost_fixture.py` rewrites this README without this section: rerun",
         "`make_onnx_fixtures.py` after it.",
         "",
-        f"Last run: scikit-learn {sklearn.__version__}, skl2onnx {skl2onnx.__version__}, onnx {onnx.__version__}, "
-        f"onnxruntime {ort.__version__}, numpy {np.__version__}.",
+        last_run([("scikit-learn", sklearn.__version__), ("skl2onnx", skl2onnx.__version__), ("onnx", onnx.__version__),
+                  ("onnxruntime", ort.__version__), ("numpy", np.__version__)]),
         "",
         END,
     ]
@@ -550,24 +482,24 @@ def main():
     rng = np.random.default_rng(20251123)
 
     # Labels come from the complete rows; NaN is planted afterwards.
-    x = make_features(rng, TRAIN_ROWS)
+    x = make_transaction_features(rng, TRAIN_ROWS)
     y = binary_label(rng, x)
     make_case(rng, "onnx_rf_binary",
               RandomForestClassifier(n_estimators=50, max_depth=8, min_samples_leaf=15, random_state=7, n_jobs=1),
               with_missing(rng, x), y, nan_rows=True, repair=True)
 
-    x = make_features(rng, TRAIN_ROWS)
-    y = regression_target(rng, x)
+    x = make_transaction_features(rng, TRAIN_ROWS)
+    y = transaction_regression_target(rng, x)
     make_case(rng, "onnx_et_regression",
               ExtraTreesRegressor(n_estimators=30, max_depth=8, min_samples_leaf=15, random_state=7, n_jobs=1),
               with_missing(rng, x), y, nan_rows=True, repair=True)
 
-    x = make_features(rng, TRAIN_ROWS)
+    x = make_transaction_features(rng, TRAIN_ROWS)
     make_case(rng, "onnx_gb_multiclass",
               GradientBoostingClassifier(n_estimators=30, max_depth=3, learning_rate=0.2, subsample=0.9, random_state=7),
               x, three_classes(rng, x), nan_rows=False, opset3=True, zipmap=False)
 
-    x = make_features(rng, TRAIN_ROWS)
+    x = make_transaction_features(rng, TRAIN_ROWS)
     y = binary_label(rng, x)
     make_case(rng, "onnx_hgb_binary",
               HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=15, learning_rate=0.1, early_stopping=False,

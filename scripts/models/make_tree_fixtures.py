@@ -42,21 +42,22 @@ Two input classes are left out on purpose (both are limits of TreeEnsemble, see 
 Deterministic: fixed seeds, single-threaded training. Needs `pip install xgboost lightgbm numpy`.
 Run from anywhere: python3 scripts/models/make_tree_fixtures.py
 """
-import csv
-import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # fixture_common, next to this script
 
 try:
     import lightgbm as lgb
     import numpy as np
     import xgboost as xgb
+
+    from fixture_common import (float32_plant_values, last_run, markdown_table, output_dir, with_missing,
+                                write_expected, write_input, write_markdown, xgb_split_thresholds)
 except ImportError:  # pragma: no cover
     sys.exit("needs xgboost, lightgbm and numpy: python3 -m pip install xgboost lightgbm numpy")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
-OUT = ARGS[0] if ARGS else os.path.join(ROOT, "Tests", "SluiceModelTests", "Fixtures")
+OUT = output_dir()
 
 FEATURES = [
     "amount", "txn_count_1h", "merchant_risk", "account_age_days", "distance_km", "hour_of_day",
@@ -65,7 +66,6 @@ FEATURES = [
 NF = len(FEATURES)
 CAT = 7            # index of the categorical feature
 N_CATEGORIES = 25  # training codes 0..24
-NAN_RATE = 0.05
 KZT = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal)
 
 
@@ -121,12 +121,6 @@ def regression_target(rng, x):
     return risk_score(x) * 10.0 + 0.01 * np.nan_to_num(x[:, 0], nan=30.0) + rng.normal(0, 2.0, len(x))
 
 
-def with_missing(rng, x):
-    x = x.copy()
-    x[rng.random(x.shape) < NAN_RATE] = np.nan
-    return x
-
-
 def odd_categories(rng, x, allow_fraction_below_zero):
     """Unseen, negative, non-integer and huge category codes in ~20 % of the rows."""
     x = x.copy()
@@ -180,14 +174,6 @@ def plant(rng, x, splits, values_of, rate=0.5):
     return x
 
 
-def xgb_values(thr):
-    thr = np.float32(thr)
-    below = float(np.nextafter(thr, np.float32(-np.inf)))
-    rounds_up = float(thr) - (float(thr) - below) / 8.0  # a double below thr that is thr in float32
-    assert np.float32(rounds_up) == thr and rounds_up < float(thr)
-    return [float(thr), float(thr), below, rounds_up]
-
-
 def lgb_values_for(avoid_gap):
     def values(thr):
         out = [thr, thr, float(np.nextafter(thr, -np.inf)), float(np.nextafter(thr, np.inf))]
@@ -195,17 +181,6 @@ def lgb_values_for(avoid_gap):
             out = [v for v in out if not (1e-35 < abs(v) <= KZT)] or [0.0]
         return out
     return values
-
-
-def xgb_numeric_splits(booster):
-    model = json.loads(booster.save_raw("json"))
-    out = []
-    for tree in model["learner"]["gradient_booster"]["model"]["trees"]:
-        for left, feat, cond, kind in zip(tree["left_children"], tree["split_indices"], tree["split_conditions"],
-                                          tree["split_type"]):
-            if left != -1 and kind == 0:
-                out.append((feat, np.float32(cond)))
-    return out
 
 
 def lgb_numeric_splits(booster):
@@ -227,34 +202,6 @@ def lgb_numeric_splits(booster):
 
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-def fmt(v):
-    """Shortest text that reads back as the same double; empty for missing."""
-    return "" if np.isnan(v) else repr(float(v))
-
-
-def write_input(path, x):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(FEATURES)
-        for row in x:
-            w.writerow([fmt(v) for v in row])
-    # The CSV must hold exactly the matrix that was scored (signs of zeros included).
-    with open(path) as f:
-        next(f)
-        back = np.array([[float(v) if v else np.nan for v in line.rstrip("\n").split(",")] for line in f])
-    assert back.shape == x.shape and np.array_equal(np.isnan(back), np.isnan(x)), path
-    same = np.isnan(x) | ((back == x) & (np.signbit(back) == np.signbit(x)))
-    assert same.all(), path
-
-
-def write_expected(path, header, columns):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
-        for values in zip(*columns):
-            w.writerow([repr(float(v)) for v in values])
-
 
 def expected_columns(prob, margin):
     prob = np.asarray(prob).reshape(len(prob), -1)
@@ -282,9 +229,9 @@ def make_xgb_multiclass(rng, manifest):
     booster.save_model(os.path.join(OUT, name + ".json"))
     x = make_features(rng, 600)
     x = odd_categories(rng, with_missing(rng, x), allow_fraction_below_zero=False)
-    x = plant(rng, x, xgb_numeric_splits(booster), xgb_values)
+    x = plant(rng, x, xgb_split_thresholds(booster, numeric_only=True), float32_plant_values)
     assert not ((x[:, CAT] > -1) & (x[:, CAT] < 0)).any()
-    write_input(os.path.join(OUT, name + "_input.csv"), x)
+    write_input(os.path.join(OUT, name + "_input.csv"), FEATURES, x, signed_zeros=True)
     reloaded = xgb.Booster(model_file=os.path.join(OUT, name + ".json"))
     prob = reloaded.inplace_predict(x, missing=np.nan)
     margin = reloaded.inplace_predict(x, missing=np.nan, predict_type="margin")
@@ -318,7 +265,7 @@ def make_lgb_group(rng, manifest, input_name, cases, rows, avoid_gap=False):
     x = plant(rng, x, [s for b in boosters for s in lgb_numeric_splits(b)], lgb_values_for(avoid_gap))
     if avoid_gap:
         assert not ((np.abs(x) > 1e-35) & (np.abs(x) <= KZT)).any()
-    write_input(os.path.join(OUT, input_name + "_input.csv"), x)
+    write_input(os.path.join(OUT, input_name + "_input.csv"), FEATURES, x, signed_zeros=True)
     for (name, params, rounds, label, description), booster in zip(cases, boosters):
         raw = booster.predict(x, raw_score=True)
         out = booster.predict(x)
@@ -340,14 +287,11 @@ def write_manifest(manifest):
         "Generated by `scripts/models/make_tree_fixtures.py` (deterministic seeds); do not edit by hand. See the",
         "script's docstring for what the input rows contain and how the expected values were produced.",
         "",
-        "| model | written by | what | rows |",
-        "| --- | --- | --- | --- |",
     ]
-    for model, writer, description, rows in manifest:
-        lines.append(f"| `{model}` | {writer} | {description} | {rows} |")
-    lines += ["", f"Last run: xgboost {xgb.__version__}, lightgbm {lgb.__version__}, numpy {np.__version__}.", ""]
-    with open(os.path.join(OUT, "TREE_FIXTURES.md"), "w") as f:
-        f.write("\n".join(lines))
+    lines += markdown_table(["model", "written by", "what", "rows"],
+                            [[f"`{model}`", writer, description, rows] for model, writer, description, rows in manifest])
+    lines += ["", last_run([("xgboost", xgb.__version__), ("lightgbm", lgb.__version__), ("numpy", np.__version__)]), ""]
+    write_markdown(os.path.join(OUT, "TREE_FIXTURES.md"), lines)
 
 
 def main():
