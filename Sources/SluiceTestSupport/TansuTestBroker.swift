@@ -18,17 +18,30 @@ public final class TansuTestBroker: @unchecked Sendable {
         guard let executable = Self.locate() else {
             throw ManagedProcessError("tansu not found: run scripts/setup.sh (or set SLUICE_TANSU)")
         }
-        port = findFreeTCPPort()
         directory = NSTemporaryDirectory() + "sluice-tansu-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        process = try ManagedProcess(
-            executable: executable,
-            arguments: [
-                "broker", "--listener-url", "tcp://127.0.0.1:\(port)", "--advertised-listener-url", "tcp://127.0.0.1:\(port)",
-                "--storage-engine", "memory://tansu/",
-            ],
-            logFile: directory + "/tansu.log")
-        try process.waitForPort(port, timeout: .seconds(20))
+        // A free port can be taken by another process before the broker binds it: try a few.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let candidate = findFreeTCPPort()
+            let started = try ManagedProcess(
+                executable: executable,
+                arguments: [
+                    "broker", "--listener-url", "tcp://127.0.0.1:\(candidate)", "--advertised-listener-url", "tcp://127.0.0.1:\(candidate)",
+                    "--storage-engine", "memory://tansu/",
+                ],
+                logFile: directory + "/tansu-\(attempt).log")
+            do {
+                try started.waitForPort(candidate, timeout: .seconds(20))
+                port = candidate
+                process = started
+                return
+            } catch {
+                started.stop()
+                if attempt >= 3 { throw error }
+            }
+        }
     }
 
     deinit {
