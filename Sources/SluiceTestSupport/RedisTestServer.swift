@@ -21,7 +21,8 @@ public final class RedisTestServer: @unchecked Sendable {
     }
 
     public let host = "127.0.0.1"
-    public let port: Int
+    /// Fixed once the server first starts; `restart()` reuses it.
+    public private(set) var port: Int
     /// When set, the server is started with `--requirepass`.
     public let password: String?
     /// The server's working directory (`--dir`): append-only files and `redis.log`.
@@ -29,6 +30,7 @@ public final class RedisTestServer: @unchecked Sendable {
     public let persistence: Persistence
 
     private let executable: String
+    /// Server arguments without `--port`, which `start` adds.
     private let arguments: [String]
     private let removesDirectory: Bool
     private let lock = NSLock()
@@ -73,7 +75,7 @@ public final class RedisTestServer: @unchecked Sendable {
         }
 
         var arguments = [
-            "--bind", host, "--port", String(port), "--daemonize", "no",
+            "--bind", host, "--daemonize", "no",
             "--dir", self.directory, "--logfile", "", "--save", "",
         ]
         switch persistence {
@@ -82,7 +84,19 @@ public final class RedisTestServer: @unchecked Sendable {
         }
         if let password { arguments += ["--requirepass", password] }
         self.arguments = arguments + extraArguments
-        try start(timeout: startupTimeout)
+        // A free port can be taken by another process before redis-server binds it: try a few.
+        var attempt = 1
+        while true {
+            do {
+                try start(timeout: startupTimeout)
+                return
+            } catch {
+                stop()
+                guard attempt < 3 else { throw error }
+                attempt += 1
+                port = findFreeTCPPort()
+            }
+        }
     }
 
     deinit {
@@ -124,7 +138,7 @@ public final class RedisTestServer: @unchecked Sendable {
     }
 
     private func start(timeout: Duration) throws {
-        let process = try ManagedProcess(executable: executable, arguments: arguments, logFile: logFile)
+        let process = try ManagedProcess(executable: executable, arguments: arguments + ["--port", String(port)], logFile: logFile)
         lock.withLock { self.process = process }
         try process.waitUntil(timeout: timeout, what: "redis-server on port \(port) to answer PING") {
             answersPing()
