@@ -267,14 +267,30 @@ struct CompiledEnsemble: Sendable {
                         startSums(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
                         if singleValueLeaves && e.accumulation == .float32 {
                             leafValueFloat.withUnsafeBufferPointer { values in
-                                for t in 0..<e.treeCount {
-                                    sum32[Int(treeTarget[t])] += values[Int(leafBase[t]) &+ Int(ordinals[t])]
+                                leafBase.withUnsafeBufferPointer { base in
+                                    treeTarget.withUnsafeBufferPointer { target in
+                                        if e.outputCount == 1 {
+                                            var sum = sum32[0]
+                                            for t in 0..<e.treeCount { sum += values[Int(base[t]) &+ Int(ordinals[t])] }
+                                            sum32[0] = sum
+                                        } else {
+                                            for t in 0..<e.treeCount { sum32[Int(target[t])] += values[Int(base[t]) &+ Int(ordinals[t])] }
+                                        }
+                                    }
                                 }
                             }
                         } else if singleValueLeaves {
                             leafValue.withUnsafeBufferPointer { values in
-                                for t in 0..<e.treeCount {
-                                    sum64[Int(treeTarget[t])] += values[Int(leafBase[t]) &+ Int(ordinals[t])]
+                                leafBase.withUnsafeBufferPointer { base in
+                                    treeTarget.withUnsafeBufferPointer { target in
+                                        if e.outputCount == 1 {
+                                            var sum = sum64[0]
+                                            for t in 0..<e.treeCount { sum += values[Int(base[t]) &+ Int(ordinals[t])] }
+                                            sum64[0] = sum
+                                        } else {
+                                            for t in 0..<e.treeCount { sum64[Int(target[t])] += values[Int(base[t]) &+ Int(ordinals[t])] }
+                                        }
+                                    }
                                 }
                             }
                         } else {

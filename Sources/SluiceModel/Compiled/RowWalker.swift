@@ -74,6 +74,8 @@ struct RowWalker: Sendable {
     /// (`zeroColumn + 1` entries, the last one 0).
     func leaves(values: UnsafePointer<UInt16>, into ordinals: UnsafeMutablePointer<Int32>) {
         nodes.withUnsafeBufferPointer { nodesBuffer in
+        roots.withUnsafeBufferPointer { roots in
+        leafOrdinal.withUnsafeBufferPointer { leafOrdinal in
             let n = nodesBuffer.baseAddress!
             @inline(__always) func step(_ i: UInt32) -> UInt32 {
                 let node = n[Int(i)]
@@ -111,6 +113,8 @@ struct RowWalker: Sendable {
                 ordinals[t] = Int32(leafOrdinal[Int(i)])
                 t += 1
             }
+        }
+        }
         }
     }
 }
