@@ -12,8 +12,10 @@ struct ThresholdIndex: Sendable {
     /// All levels of all features, each level a whole number of 8-key blocks. Plain doubles
     /// loaded unaligned: Swift arrays do not guarantee SIMD8<Double>'s 64-byte alignment.
     private var keys: [Double] = []
-    /// Per feature: where its levels start in `keys` (top level first) and its threshold count.
-    private var levelStarts: [[Int32]] = []
+    /// Where each level starts in `keys` (in blocks), top level first, all features back to back;
+    /// feature f's levels are `levelStarts[firstLevel[f] ..< firstLevel[f + 1]]`.
+    private var levelStarts: [Int32] = []
+    private var firstLevel: [Int32] = [0]
     private var counts: [Int] = []
     let lessThan: Bool
 
@@ -30,12 +32,11 @@ struct ThresholdIndex: Sendable {
                 if blocks == 1 { break }
                 level = (0..<blocks - 1).map { level[$0 * 8 + 7] }
             }
-            var starts: [Int32] = []
             for level in levels.reversed() {
-                starts.append(Int32(keys.count / 8))
+                levelStarts.append(Int32(keys.count / 8))
                 keys += level
             }
-            levelStarts.append(starts)
+            firstLevel.append(Int32(levelStarts.count))
         }
     }
 
@@ -50,8 +51,9 @@ struct ThresholdIndex: Sendable {
         let probe = SIMD8<Double>(repeating: x + 0)
         var c = 0
         keys.withUnsafeBufferPointer { keys in
-            levelStarts[feature].withUnsafeBufferPointer { starts in
-                for start in starts {
+            levelStarts.withUnsafeBufferPointer { starts in
+                for level in Int(firstLevel[feature])..<Int(firstLevel[feature + 1]) {
+                    let start = starts[level]
                     let block = UnsafeRawPointer(keys.baseAddress! + (Int(start) &+ c) &* 8).loadUnaligned(as: SIMD8<Double>.self)
                     let passed = lessThan ? (block .<= probe) : (block .< probe)
                     // Lanes are -1 where true.
