@@ -87,10 +87,7 @@ public final class StreamPipeline: @unchecked Sendable {
                 if options.exitAtEnd && reachedEnd() { break }
                 continue
             }
-            let polledAt = DispatchTime.now().uptimeNanoseconds
-            if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
             try process(records, stop: stop)
-            statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
             if let limit = options.maxRecords, statistics.recordsIn >= limit { break }
         }
         consumer.close()
@@ -131,10 +128,7 @@ public final class StreamPipeline: @unchecked Sendable {
                 if let limit = end[partition], record.offset + 1 >= limit { remaining.remove(partition) }
             }
             guard !records.isEmpty else { continue }
-            let polledAt = DispatchTime.now().uptimeNanoseconds
-            if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
             try process(records, stop: stop, commit: false)
-            statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
             progress(statistics.recordsIn)
         }
         consumer.close()
@@ -147,7 +141,15 @@ public final class StreamPipeline: @unchecked Sendable {
         return assigned.count == inputPartitionCount && assigned.isSubset(of: consumer.partitionsAtEnd)
     }
 
+    /// Processes one polled batch (and, with `commit`, commits its offsets), timing it.
     private func process(_ records: [KafkaRecord], stop: StopSignal, commit: Bool = true) throws {
+        let polledAt = DispatchTime.now().uptimeNanoseconds
+        if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
+        try processBatch(records, stop: stop, commit: commit)
+        statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
+    }
+
+    private func processBatch(_ records: [KafkaRecord], stop: StopSignal, commit: Bool) throws {
         // 1. Validate in log order.
         var events: [Event] = []
         var outcomes: [Int] = []  // per record: index into `events`, or -1 when rejected

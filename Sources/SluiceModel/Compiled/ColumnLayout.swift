@@ -80,37 +80,36 @@ struct ColumnLayout: Sendable {
         return low
     }
 
-    /// What a column holds for one row value: a bin, or "always left"/"always right".
-    enum ColumnValue {
-        case bin(Int)
-        case left
-        case right
-    }
+    /// A numeric input as the columns read it: rounded to the input precision, with the two
+    /// properties the missing-value variants test.
+    struct Input {
+        var x: Double
+        var isNaN: Bool
+        /// NaN, or |x| ≤ LightGBM's zero threshold.
+        var isZero: Bool
 
-    /// Column `c`'s value for the raw input `rawInput`; `count` gives a feature's bin for a non-NaN value.
-    @inline(__always)
-    func value(column c: Int, rawInput: Double, ensemble e: TreeEnsemble, count: (Int, Double) -> Int) -> ColumnValue {
-        let x = roundToFloat ? Double(Float(rawInput)) : rawInput
-        switch columns[c] {
-        case .categorical(let node):
-            return e.goesLeft(node: node, x: x) ? .left : .right
-        case .numeric(let feature, let variant):
-            let isZero = x.isNaN || abs(x) <= TreeEnsemble.zeroThreshold
-            switch variant {
-            case .nanLeft: return x.isNaN ? .left : .bin(count(feature, x))
-            case .nanRight: return x.isNaN ? .right : .bin(count(feature, x))
-            case .zeroOrNaNLeft: return isZero ? .left : .bin(count(feature, x))
-            case .zeroOrNaNRight: return isZero ? .right : .bin(count(feature, x))
-            case .nanAsZero: return .bin(count(feature, x.isNaN ? 0 : x))
-            }
+        @inline(__always)
+        init(_ raw: Double, roundToFloat: Bool) {
+            x = roundToFloat ? Double(Float(raw)) : raw
+            isNaN = x.isNaN
+            isZero = isNaN || abs(x) <= TreeEnsemble.zeroThreshold
         }
     }
+}
 
-    /// The input feature a column reads.
-    func feature(ofColumn c: Int, ensemble e: TreeEnsemble) -> Int {
-        switch columns[c] {
-        case .categorical(let node): return Int(e.splitFeature[node])
-        case .numeric(let feature, _): return feature
+extension ColumnLayout.Variant {
+    enum Pin { case left, right }
+
+    /// Where this variant pins `input`, or nil when the input is compared through its bin.
+    /// (`.nanAsZero` never pins: NaN is binned as 0.)
+    @inline(__always)
+    func pin(_ input: ColumnLayout.Input) -> Pin? {
+        switch self {
+        case .nanLeft: return input.isNaN ? .left : nil
+        case .nanRight: return input.isNaN ? .right : nil
+        case .zeroOrNaNLeft: return input.isZero ? .left : nil
+        case .zeroOrNaNRight: return input.isZero ? .right : nil
+        case .nanAsZero: return nil
         }
     }
 }

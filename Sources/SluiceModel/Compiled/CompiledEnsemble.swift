@@ -227,6 +227,38 @@ struct CompiledEnsemble: Sendable {
         }
     }
 
+    /// Gradient-boosting fast path for one row (one value per leaf, one output per tree): adds each
+    /// tree's leaf value in tree order. Generic so float32 (XGBoost) and double sums share it.
+    @inline(__always)
+    private func addLeaves<V: BinaryFloatingPoint>(_ leafValues: [V], ordinals: UnsafePointer<Int32>, into sums: UnsafeMutablePointer<V>) {
+        let treeCount = ensemble.treeCount
+        leafValues.withUnsafeBufferPointer { values in
+            leafBase.withUnsafeBufferPointer { base in
+                treeTarget.withUnsafeBufferPointer { target in
+                    if ensemble.outputCount == 1 {
+                        var sum = sums[0]  // in a register: the additions stay sequential, as the reference's
+                        for t in 0..<treeCount { sum += values[Int(base[t]) &+ Int(ordinals[t])] }
+                        sums[0] = sum
+                    } else {
+                        for t in 0..<treeCount { sums[Int(target[t])] += values[Int(base[t]) &+ Int(ordinals[t])] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same for one tree over a block: row r's leaf ordinal is `leaves[r]`; sums are row-major.
+    @inline(__always)
+    private func addLeaves<V: BinaryFloatingPoint>(_ leafValues: [V], tree t: Int, leaves: UnsafePointer<UInt8>, rows: Int,
+                                                   into sums: UnsafeMutablePointer<V>) {
+        let base = Int(leafBase[t])
+        let target = Int(treeTarget[t])
+        let outputs = ensemble.outputCount
+        leafValues.withUnsafeBufferPointer { values in
+            for r in 0..<rows { sums[r &* outputs &+ target] += values[base &+ Int(leaves[r])] }
+        }
+    }
+
     @inline(__always)
     private func finish(sum32: UnsafeMutablePointer<Float>, sum64: UnsafeMutablePointer<Double>, into out: UnsafeMutablePointer<Double>) {
         let e = ensemble
@@ -266,33 +298,9 @@ struct CompiledEnsemble: Sendable {
                     withUnsafeTemporaryAllocation(of: Double.self, capacity: e.outputCount) { sum64 in
                         startSums(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
                         if singleValueLeaves && e.accumulation == .float32 {
-                            leafValueFloat.withUnsafeBufferPointer { values in
-                                leafBase.withUnsafeBufferPointer { base in
-                                    treeTarget.withUnsafeBufferPointer { target in
-                                        if e.outputCount == 1 {
-                                            var sum = sum32[0]
-                                            for t in 0..<e.treeCount { sum += values[Int(base[t]) &+ Int(ordinals[t])] }
-                                            sum32[0] = sum
-                                        } else {
-                                            for t in 0..<e.treeCount { sum32[Int(target[t])] += values[Int(base[t]) &+ Int(ordinals[t])] }
-                                        }
-                                    }
-                                }
-                            }
+                            addLeaves(leafValueFloat, ordinals: ordinals.baseAddress!, into: sum32.baseAddress!)
                         } else if singleValueLeaves {
-                            leafValue.withUnsafeBufferPointer { values in
-                                leafBase.withUnsafeBufferPointer { base in
-                                    treeTarget.withUnsafeBufferPointer { target in
-                                        if e.outputCount == 1 {
-                                            var sum = sum64[0]
-                                            for t in 0..<e.treeCount { sum += values[Int(base[t]) &+ Int(ordinals[t])] }
-                                            sum64[0] = sum
-                                        } else {
-                                            for t in 0..<e.treeCount { sum64[Int(target[t])] += values[Int(base[t]) &+ Int(ordinals[t])] }
-                                        }
-                                    }
-                                }
-                            }
+                            addLeaves(leafValue, ordinals: ordinals.baseAddress!, into: sum64.baseAddress!)
                         } else {
                             for t in 0..<e.treeCount {
                                 accumulate(tree: t, ordinal: Int(ordinals[t]), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
@@ -309,25 +317,19 @@ struct CompiledEnsemble: Sendable {
     private func fillRowValues(_ values: UnsafeMutablePointer<UInt16>, row: UnsafePointer<Double>) {
         let e = ensemble
         let roundToFloat = layout.roundToFloat
-        let zero = TreeEnsemble.zeroThreshold
         plans.withUnsafeBufferPointer { plans in
             variants.withUnsafeBufferPointer { variants in
                 for plan in plans {
                     let feature = Int(plan.feature)
-                    var x = row[feature]
-                    if roundToFloat { x = Double(Float(x)) }
-                    let isNaN = x.isNaN
-                    let isZero = isNaN || abs(x) <= zero
-                    let bin = UInt16(truncatingIfNeeded: index.count(feature: feature, isNaN ? 0 : x))
+                    let input = ColumnLayout.Input(row[feature], roundToFloat: roundToFloat)
+                    let bin = UInt16(truncatingIfNeeded: index.count(feature: feature, input.isNaN ? 0 : input.x))
                     for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
                         let variant = variants[v]
                         let value: UInt16
-                        switch variant.kind {
-                        case .nanLeft: value = isNaN ? 0 : bin
-                        case .nanRight: value = isNaN ? RowWalker.alwaysRight : bin
-                        case .zeroOrNaNLeft: value = isZero ? 0 : bin
-                        case .zeroOrNaNRight: value = isZero ? RowWalker.alwaysRight : bin
-                        case .nanAsZero: value = bin
+                        switch variant.kind.pin(input) {
+                        case .left?: value = 0
+                        case .right?: value = RowWalker.alwaysRight
+                        case nil: value = bin
                         }
                         values[Int(variant.layoutColumn)] = value
                     }
@@ -379,19 +381,10 @@ struct CompiledEnsemble: Sendable {
                         dst += 1
                     }
                     let leaves = UnsafeRawPointer(slots + Int(resultSlot[t])).assumingMemoryBound(to: UInt8.self)
-                    if singleValueLeaves {
-                        // Gradient boosting: one value per leaf, one output per tree.
-                        let base = Int(leafBase[t])
-                        let target = Int(treeTarget[t])
-                        if e.accumulation == .float32 {
-                            leafValueFloat.withUnsafeBufferPointer { values in
-                                for r in 0..<rows { sum32[r &* outputs &+ target] += values[base &+ Int(leaves[r])] }
-                            }
-                        } else {
-                            leafValue.withUnsafeBufferPointer { values in
-                                for r in 0..<rows { sum64[r &* outputs &+ target] += values[base &+ Int(leaves[r])] }
-                            }
-                        }
+                    if singleValueLeaves && e.accumulation == .float32 {
+                        addLeaves(leafValueFloat, tree: t, leaves: leaves, rows: rows, into: sum32)
+                    } else if singleValueLeaves {
+                        addLeaves(leafValue, tree: t, leaves: leaves, rows: rows, into: sum64)
                     } else {
                         for r in 0..<rows {
                             accumulate(tree: t, ordinal: Int(leaves[r]), sum32: sum32 + r * outputs, sum64: sum64 + r * outputs)
@@ -412,35 +405,29 @@ struct CompiledEnsemble: Sendable {
         let e = ensemble
         let width = e.featureCount
         let roundToFloat = layout.roundToFloat
-        let zero = TreeEnsemble.zeroThreshold
         plans.withUnsafeBufferPointer { plans in
-                for plan in plans {
-                    let feature = Int(plan.feature)
-                    let zeroBin = index.count(feature: feature, 0)
-                    for r in 0..<Self.blockRows {
-                        var x = r < rows ? features[r * width + Int(plan.feature)] : 0
-                        if roundToFloat { x = Double(Float(x)) }
-                        let isNaN = x.isNaN
-                        let isZero = isNaN || abs(x) <= zero
-                        let bin = isNaN ? zeroBin : index.count(feature: feature, x)
-                        for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
-                            let variant = variants[v]
-                            let pinned: Int  // -1: not pinned; 0: left; 127: right
-                            switch variant.kind {
-                            case .nanLeft: pinned = isNaN ? 0 : -1
-                            case .nanRight: pinned = isNaN ? 127 : -1
-                            case .zeroOrNaNLeft: pinned = isZero ? 0 : -1
-                            case .zeroOrNaNRight: pinned = isZero ? 127 : -1
-                            case .nanAsZero: pinned = -1
-                            }
-                            for chunkIndex in 0..<Int(variant.chunks) {
-                                let byte = pinned >= 0 ? pinned : min(max(bin - chunkIndex * Self.chunk, 0), Self.chunk)
-                                bytes[(Int(variant.byteColumn) + chunkIndex) * Self.blockRows + r] = UInt8(truncatingIfNeeded: byte)
-                            }
+            for plan in plans {
+                let feature = Int(plan.feature)
+                let zeroBin = index.count(feature: feature, 0)
+                for r in 0..<Self.blockRows {
+                    let input = ColumnLayout.Input(r < rows ? features[r * width + feature] : 0, roundToFloat: roundToFloat)
+                    let bin = input.isNaN ? zeroBin : index.count(feature: feature, input.x)
+                    for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
+                        let variant = variants[v]
+                        let pinned: Int?
+                        switch variant.kind.pin(input) {
+                        case .left?: pinned = 0
+                        case .right?: pinned = 127
+                        case nil: pinned = nil
+                        }
+                        for chunkIndex in 0..<Int(variant.chunks) {
+                            let byte = pinned ?? min(max(bin - chunkIndex * Self.chunk, 0), Self.chunk)
+                            bytes[(Int(variant.byteColumn) + chunkIndex) * Self.blockRows + r] = UInt8(truncatingIfNeeded: byte)
                         }
                     }
                 }
             }
+        }
         for (node, byteColumn, _) in categoricalColumns {
             let feature = Int(e.splitFeature[node])
             for r in 0..<Self.blockRows {
