@@ -31,6 +31,7 @@ struct ReplayCommand: ParsableCommand {
         guard source != outputTopic else { throw ValidationError("--output-topic must differ from the topic replayed") }
         config.keyPrefix = keyPrefix ?? "\(config.keyPrefix)-replay-\(outputTopic)"
         config.kafka["group.id"] = "sluice-replay-\(UUID().uuidString)"
+        config.delivery = .atLeastOnce  // a replay commits nothing, so it needs no transactions
         var options = StreamPipeline.Options()
         options.decisionsTopic = outputTopic
         options.writeDeadLetters = false

@@ -66,6 +66,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         set { sink.handler = newValue }
     }
 
+    /// Called on the polling thread when partitions are assigned, before they are: entries it
+    /// returns replace the committed offset as the partition's start position (exactly-once
+    /// recovery starts behind the committed offset to rebuild state; docs/exactly-once.md).
+    public var startPositionProvider: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])? {
+        get { sink.startPositions }
+        set { sink.startPositions = newValue }
+    }
+
     /// Joins the consumer group for `topics`.
     public func subscribe(_ topics: [String]) throws(KafkaError) {
         let list = PartitionList.make(topics.map { TopicPartitionOffset(topic: $0, partition: RD_KAFKA_PARTITION_UA, offset: Int64(RD_KAFKA_OFFSET_INVALID)) })
@@ -167,6 +175,40 @@ public final class KafkaConsumer: @unchecked Sendable {
         try client.partitionCount(topic: topic, timeoutMs: timeoutMs)
     }
 
+    /// Moves the fetch position of assigned partitions; records already fetched for them are
+    /// discarded by librdkafka, so the next `poll` starts exactly at `offsets`.
+    public func seek(_ offsets: [TopicPartitionOffset], timeoutMs: Int32) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = PartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if let error = rd_kafka_seek_partitions(client.handle, list, timeoutMs) {
+            throw KafkaError(.consume, "seek", consuming: error)
+        }
+        if let (partition, error) = PartitionList.firstError(list) {
+            throw KafkaError(.consume, "seek \(partition)", response: error)
+        }
+        sink.clearAtEnd(Set(offsets.map { TopicPartition(topic: $0.topic, partition: $0.partition) }))
+    }
+
+    /// Stops fetching `partitions` while the group membership stays alive (`poll` keeps serving
+    /// rebalances and returns no records of paused partitions); `resume` continues from the
+    /// position after the last record returned.
+    public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try pauseOrResume(partitions, pause: true)
+    }
+
+    public func resume(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try pauseOrResume(partitions, pause: false)
+    }
+
+    private func pauseOrResume(_ partitions: [TopicPartition], pause: Bool) throws(KafkaError) {
+        guard !partitions.isEmpty else { return }
+        let list = PartitionList.make(partitions.map { TopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: Int64(RD_KAFKA_OFFSET_INVALID)) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let result = pause ? rd_kafka_pause_partitions(client.handle, list) : rd_kafka_resume_partitions(client.handle, list)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.consume, pause ? "pause" : "resume", response: result) }
+    }
+
     /// The consumer group metadata, for `KafkaProducer.sendOffsetsToTransaction`. Caller destroys.
     func groupMetadata() -> OpaquePointer? { rd_kafka_consumer_group_metadata(client.handle) }
 
@@ -185,12 +227,22 @@ public final class KafkaConsumer: @unchecked Sendable {
 final class ConsumerSink: CallbackSink, @unchecked Sendable {
     private let stateLock = Mutex(())
     private var _handler: (@Sendable (RebalanceEvent) -> Void)?
+    private var _startPositions: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])?
     private var assigned: [TopicPartition] = []
     private var ended: Set<TopicPartition> = []
 
     var handler: (@Sendable (RebalanceEvent) -> Void)? {
         get { stateLock.withLock { _ in _handler } }
         set { stateLock.withLock { _ in _handler = newValue } }
+    }
+
+    var startPositions: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])? {
+        get { stateLock.withLock { _ in _startPositions } }
+        set { stateLock.withLock { _ in _startPositions = newValue } }
+    }
+
+    func clearAtEnd(_ partitions: Set<TopicPartition>) {
+        stateLock.withLock { _ in ended.subtract(partitions) }
     }
 
     var currentAssignment: [TopicPartition] { stateLock.withLock { _ in assigned } }
@@ -217,6 +269,14 @@ final class ConsumerSink: CallbackSink, @unchecked Sendable {
         switch error {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             logger.info("partitions assigned", metadata: ["partitions": "\(changed)"])
+            if let positions = startPositions?(changed), !positions.isEmpty {
+                for i in 0..<Int(partitions.pointee.cnt) {
+                    let element = partitions.pointee.elems[i]
+                    if let offset = positions[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] {
+                        partitions.pointee.elems[i].offset = offset
+                    }
+                }
+            }
             if cooperative {
                 if let failure = rd_kafka_incremental_assign(handle, partitions) {
                     recordFatal(KafkaError(.consume, "incremental_assign", consuming: failure))

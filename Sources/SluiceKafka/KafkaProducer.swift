@@ -14,6 +14,7 @@ public final class KafkaProducer: @unchecked Sendable {
     private let sink: ProducerSink
     public let logger: Logger
     public let isTransactional: Bool
+    public let transactionalID: String?
 
     public static let enforcedProperties: [String: String] = [
         "enable.idempotence": "true",
@@ -40,6 +41,7 @@ public final class KafkaProducer: @unchecked Sendable {
         }
         self.sink = sink
         self.logger = logger
+        self.transactionalID = configuration["transactional.id"]
         self.isTransactional = configuration["transactional.id"] != nil
     }
 

@@ -51,6 +51,16 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
         code == .io || code == .timeout || code == .protocol
     }
 
+    /// True when the server is unreachable or not ready (connection lost, timeout, or a reply
+    /// such as LOADING after a restart): waiting and retrying is the right response.
+    public var isTransient: Bool {
+        switch code {
+        case .connectionFailed, .io, .timeout, .closed: return true
+        case .replyError: return ["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"].contains { message.hasPrefix($0) }
+        default: return false
+        }
+    }
+
     public var description: String {
         var text = "redis \(code.rawValue): \(message)"
         switch (command, commandIndex) {

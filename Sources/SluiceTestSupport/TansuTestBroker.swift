@@ -76,28 +76,9 @@ public final class TansuTestBroker: @unchecked Sendable {
         try admin.createTopics(names.map { KafkaAdmin.TopicSpec(name: $0, partitions: partitions) })
     }
 
-    /// Reads every record of `topic` from the beginning to the end of each partition, as
-    /// librdkafka's end-of-partition events report it (Tansu's ListOffsets is unreliable, see
-    /// docs/testing.md).
+    /// Reads every record of `topic` (uncommitted ones too) to the end of each partition.
     public func readAll(topic: String, timeout: Duration = .seconds(30)) throws -> [KafkaRecord] {
-        var properties = clientProperties
-        properties["group.id"] = "test-reader-\(UUID().uuidString)"
-        properties["isolation.level"] = "read_uncommitted"
-        let consumer = try KafkaConsumer(configuration: KafkaConfiguration(properties), logger: Logger(label: "test.reader"))
-        defer { consumer.close() }
-        let partitions = try consumer.partitionCount(topic: topic, timeoutMs: 10_000)
-        let all = Set((0..<Int32(partitions)).map { TopicPartition(topic: topic, partition: $0) })
-        try consumer.assign(all.map { TopicPartitionOffset(topic: topic, partition: $0.partition, offset: 0) })
-        var records: [KafkaRecord] = []
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let batch = try consumer.poll(maxRecords: 5000, timeoutMs: 200)
-            records += batch
-            if batch.isEmpty && all.isSubset(of: consumer.partitionsAtEnd) { return records }
-            guard ContinuousClock.now < deadline else {
-                throw ManagedProcessError("readAll(\(topic)): timed out after \(records.count) records")
-            }
-        }
+        try TopicReader.readAll(topic: topic, configuration: KafkaConfiguration(clientProperties), timeout: timeout)
     }
 }
 

@@ -80,7 +80,7 @@ final class PipelineEndToEndTests: XCTestCase {
         for (eventID, decision) in decisionByEvent {
             XCTAssert((0...1).contains(decision.score))
             XCTAssertEqual(decision.decision, topology.thresholds.decision(for: decision.score).rawValue)
-            XCTAssertEqual(decision.schema_version, 1)
+            XCTAssertEqual(decision.schema_version, DecisionRecord.schemaVersion)
             XCTAssertEqual(decision.source.topic, "events")
             if decision.late { lateDecisions += 1 }
             let expected = try XCTUnwrap(backfill[eventID])
@@ -96,6 +96,7 @@ final class PipelineEndToEndTests: XCTestCase {
         // every decision's features and score bit for bit, and leaves the live state alone.
         var replayConfig = config
         replayConfig.keyPrefix = "e2e-replay"
+        replayConfig.delivery = .atLeastOnce
         replayConfig.kafka["group.id"] = "sluice-e2e-replay"
         var replayOptions = StreamPipeline.Options()
         replayOptions.decisionsTopic = "replay-decisions"
@@ -205,6 +206,5 @@ struct DecisionJSON: Decodable {
     let model_version: String
     let late: Bool
     let features: [String: Double?]
-    let decided_at: String
     let source: Source
 }

@@ -9,8 +9,20 @@ import Yams
 /// - `SLUICE_KAFKA_<PROPERTY>`: any librdkafka property, upper-cased with `.` as `_`
 ///   (e.g. `SLUICE_KAFKA_BOOTSTRAP_SERVERS`, `SLUICE_KAFKA_GROUP_ID`);
 /// - `SLUICE_REDIS_URL`, `SLUICE_REDIS_KEY_PREFIX`;
-/// - `SLUICE_BATCH_SIZE`, `SLUICE_POLL_TIMEOUT_MS`, `SLUICE_LOG_LEVEL`.
+/// - `SLUICE_BATCH_SIZE`, `SLUICE_POLL_TIMEOUT_MS`, `SLUICE_LOG_LEVEL`;
+/// - `SLUICE_DELIVERY` (`exactly_once` | `at_least_once`), `SLUICE_COMMIT_INTERVAL_MS`,
+///   `SLUICE_COMMIT_MAX_RECORDS`, `SLUICE_INSTANCE_ID`, `SLUICE_TRANSACTION_LOG_LENGTH`.
 public struct RuntimeConfig: Sendable {
+    /// What a crash may do to outputs and state (docs/exactly-once.md).
+    public enum Delivery: String, Sendable {
+        /// Outputs and consumed offsets commit in one Kafka transaction; Redis state changes
+        /// are applied once, fenced by input offsets.
+        case exactlyOnce = "exactly_once"
+        /// Offsets are committed after outputs are delivered and state is written; a crash
+        /// re-processes (and re-applies) the uncommitted batch.
+        case atLeastOnce = "at_least_once"
+    }
+
     public var kafka: KafkaConfiguration
     public var redisURL: String
     public var keyPrefix: String
@@ -18,6 +30,16 @@ public struct RuntimeConfig: Sendable {
     public var pollTimeoutMs: Int32
     public var flushTimeoutMs: Int32
     public var logLevel: String
+    public var delivery: Delivery = .exactlyOnce
+    /// Exactly-once: a transaction commits when it is this old (ms)…
+    public var commitIntervalMs: Int = 100
+    /// …or holds this many input records, whichever comes first.
+    public var commitMaxRecords: Int = 50_000
+    /// Stable name of this instance: its Kafka `transactional.id` is `sluice-<topology>-<id>`, so
+    /// a restarted instance fences its previous incarnation. Unique per running instance.
+    public var instanceID: String = "0"
+    /// Keep an audit log of the last N transactions in Redis (0: off); the chaos test reads it.
+    public var transactionLogLength: Int = 0
 
     public struct LoadError: Error, CustomStringConvertible {
         public let description: String
@@ -36,7 +58,15 @@ public struct RuntimeConfig: Sendable {
             var batchSize: Int?
             var pollTimeoutMs: Int32?
             var flushTimeoutMs: Int32?
+            var delivery: String?
+            var commitIntervalMs: Int?
+            var commitMaxRecords: Int?
+            var transactionLogLength: Int?
             enum CodingKeys: String, CodingKey {
+                case delivery
+                case commitIntervalMs = "commit_interval_ms"
+                case commitMaxRecords = "commit_max_records"
+                case transactionLogLength = "transaction_log_length"
                 case batchSize = "batch_size"
                 case pollTimeoutMs = "poll_timeout_ms"
                 case flushTimeoutMs = "flush_timeout_ms"
@@ -46,8 +76,10 @@ public struct RuntimeConfig: Sendable {
         var redis: Redis?
         var pipeline: Pipeline?
         var logLevel: String?
+        var instanceID: String?
         enum CodingKeys: String, CodingKey {
             case kafka, redis, pipeline
+            case instanceID = "instance_id"
             case logLevel = "log_level"
         }
     }
@@ -94,6 +126,18 @@ public struct RuntimeConfig: Sendable {
         if let url = environment["SLUICE_REDIS_URL"] { config.redisURL = url }
         if let prefix = environment["SLUICE_REDIS_KEY_PREFIX"] { config.keyPrefix = prefix }
         if let level = environment["SLUICE_LOG_LEVEL"] { config.logLevel = level }
+        config.instanceID = environment["SLUICE_INSTANCE_ID"] ?? file.instanceID ?? "0"
+        let delivery = environment["SLUICE_DELIVERY"] ?? file.pipeline?.delivery ?? Delivery.exactlyOnce.rawValue
+        guard let mode = Delivery(rawValue: delivery) else {
+            throw LoadError(description: "pipeline.delivery must be exactly_once or at_least_once, not \(delivery)")
+        }
+        config.delivery = mode
+        config.commitIntervalMs = try positive("SLUICE_COMMIT_INTERVAL_MS", environment, file.pipeline?.commitIntervalMs, default: 100)
+        config.commitMaxRecords = try positive("SLUICE_COMMIT_MAX_RECORDS", environment, file.pipeline?.commitMaxRecords, default: 50_000)
+        config.transactionLogLength = try positive("SLUICE_TRANSACTION_LOG_LENGTH", environment, file.pipeline?.transactionLogLength, default: 0, allowZero: true)
+        guard !config.instanceID.isEmpty, config.instanceID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw LoadError(description: "instance_id \"\(config.instanceID)\" must be non-empty letters, digits, '-', '_' or '.'")
+        }
         if let text = environment["SLUICE_BATCH_SIZE"] {
             guard let value = Int(text), value > 0 else { throw LoadError(description: "SLUICE_BATCH_SIZE=\(text) is not a positive integer") }
             config.batchSize = value
@@ -109,5 +153,19 @@ public struct RuntimeConfig: Sendable {
             throw LoadError(description: "kafka.bootstrap.servers is not set (config file or SLUICE_KAFKA_BOOTSTRAP_SERVERS)")
         }
         return config
+    }
+
+    private static func positive(_ variable: String, _ environment: [String: String], _ fileValue: Int?, default fallback: Int, allowZero: Bool = false) throws -> Int {
+        let value: Int
+        if let text = environment[variable] {
+            guard let parsed = Int(text) else { throw LoadError(description: "\(variable)=\(text) is not an integer") }
+            value = parsed
+        } else {
+            value = fileValue ?? fallback
+        }
+        guard value > 0 || (allowZero && value == 0) else {
+            throw LoadError(description: "\(variable.dropFirst("SLUICE_".count).lowercased()) must be \(allowZero ? "zero or more" : "positive"), not \(value)")
+        }
+        return value
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 
 /// Counters and latency of one pipeline run, for the summary the CLI prints.
@@ -16,8 +17,24 @@ public struct RunStatistics: Sendable {
     public var startedAtNanos: UInt64 = 0
     public var firstRecordAtNanos: UInt64?
     public var lastCommitAtNanos: UInt64?
+    // Exactly-once mode.
+    public var transactionsCommitted = 0
+    public var transactionsAborted = 0
+    /// Records re-applied to Redis state after a crash or takeover (no outputs).
+    public var recordsRecovered = 0
+    /// Entity writes skipped because Redis already held them (a zombie's or a replay's).
+    public var fencedWrites = 0
+    public var redisOutages = 0
 
     public init() {}
+
+    /// Marks a commit: outputs of records with these timestamps (ms) are now durable.
+    mutating func recordCommitted(timestamps: [Int64]) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        for timestamp in timestamps { eventToDecision.record(max(0, wallNow - timestamp * 1000)) }
+        lastCommitAtNanos = now
+    }
 
     /// Records per second from the first consumed record to the last commit.
     public var recordsPerSecond: Double {
@@ -37,6 +54,7 @@ public struct RunStatistics: Sendable {
             batches:          \(batches)
             throughput:       \(Int(recordsPerSecond.rounded())) events/s
             event→decision:   p50 \(formatMillis(p50)) ms, p99 \(formatMillis(p99)) ms (record timestamp to commit; includes time queued in Kafka)
+            transactions:     \(transactionsCommitted) committed, \(transactionsAborted) aborted; \(recordsRecovered) records re-applied to state, \(fencedWrites) fenced writes, \(redisOutages) Redis outages
             batch latency:    p50 \(formatMillis(Double(batchProcessing.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(batchProcessing.percentile(0.99)) / 1000)) ms (poll to commit, \(recordsIn / max(batches, 1)) records per batch)
             """
     }

@@ -23,14 +23,17 @@ public struct SourcePosition: Sendable, Hashable {
 }
 
 /// The decision contract (docs/decisions.md). Bump `schemaVersion` on any incompatible change.
+///
+/// Version 2 dropped `decided_at`: a decision is a function of the input log alone, so copies
+/// from a retried transaction are byte-identical; the Kafka record timestamp says when it was made.
 public enum DecisionRecord {
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     /// Encodes one decision as compact JSON with fields in contract order.
     public static func encode(
         event: Event, score: Double, margin: Double, decision: Topology.Decision, late: Bool,
         modelVersion: String, featureNames: [String], features: UnsafeBufferPointer<Double>,
-        decidedAt: Int64, source: SourcePosition?
+        source: SourcePosition?
     ) -> [UInt8] {
         var json = JSONWriter(capacity: 256 + featureNames.count * 32)
         json.beginObject()
@@ -51,8 +54,6 @@ public enum DecisionRecord {
             json.key(name); json.number(features[index])
         }
         json.endObject()
-        json.key("decided_at"); json.string(EventTime.formatRFC3339(decidedAt))
-        json.key("decided_at_ms"); json.integer(decidedAt)
         if let source {
             json.key("source")
             json.beginObject()

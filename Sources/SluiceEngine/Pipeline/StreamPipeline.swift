@@ -5,11 +5,14 @@ import SluiceKafka
 import SluiceRedis
 
 /// The pipeline loop: poll a batch → validate → load entity state → features and scores →
-/// decisions, dead letters and late events → save state → wait for delivery → commit offsets.
+/// decisions, dead letters and late events → commit.
 ///
-/// Guarantee of this version: at-least-once. Offsets are committed only after every output of
-/// the batch is acknowledged by the broker and its state is written to Redis, so a crash
-/// re-processes the uncommitted batch rather than losing it (docs/exactly-once.md).
+/// Two guarantees (`RuntimeConfig.delivery`, docs/exactly-once.md):
+/// - exactly-once (default): outputs and consumed offsets commit in one Kafka transaction every
+///   `commitIntervalMs`; entity state goes to Redis after the commit, each write fenced by the
+///   input offsets it includes, and an instance taking over a partition first re-applies what
+///   Redis lacks (StreamPipeline+Transactions.swift);
+/// - at-least-once: outputs delivered, state written, then offsets committed, per poll batch.
 ///
 /// Threading: `run` blocks its calling thread until stopped; start it on a dedicated thread
 /// (see `PipelineService`). Nothing else touches the consumer, producer or Redis connection.
@@ -33,17 +36,19 @@ public final class StreamPipeline: @unchecked Sendable {
         public let description: String
     }
 
-    private let topology: Topology
-    private let config: RuntimeConfig
-    private let options: Options
-    private let logger: Logger
-    private let consumer: KafkaConsumer
-    private let producer: KafkaProducer
-    private let store: RedisFeatureStore
-    private let scorer: EventScorer
+    let topology: Topology
+    let config: RuntimeConfig
+    let options: Options
+    let logger: Logger
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let store: RedisFeatureStore
+    let scorer: EventScorer
     private let decoder = EventDecoder()
-    private var statistics = RunStatistics()
+    var statistics = RunStatistics()
     private var inputPartitionCount = 0
+    /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
+    var transaction = TransactionState()
 
     public var modelVersion: String { scorer.model.version }
     public var featureStore: RedisFeatureStore { store }
@@ -57,15 +62,27 @@ public final class StreamPipeline: @unchecked Sendable {
         var kafka = config.kafka
         if kafka["group.id"] == nil { kafka["group.id"] = "sluice-\(topology.name)" }
         consumer = try KafkaConsumer(configuration: kafka, logger: logger)
-        producer = try KafkaProducer(configuration: kafka, logger: logger)
+        var producerConfiguration = kafka
+        if config.delivery == .exactlyOnce {
+            if producerConfiguration["transactional.id"] == nil {
+                producerConfiguration["transactional.id"] = "sluice-\(topology.name)-\(config.instanceID)"
+            }
+        } else {
+            producerConfiguration.properties.removeValue(forKey: "transactional.id")
+        }
+        producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         let redis = try RedisConnection(configuration: try RedisConfiguration(url: config.redisURL), logger: logger)
         store = RedisFeatureStore(connection: redis, topology: topology, keyPrefix: config.keyPrefix)
         scorer = EventScorer(topology: topology, model: try ScoringModel(topology: topology))
-        consumer.rebalanceHandler = { [logger] event in
-            // Batches complete before the next poll, so nothing is in flight when partitions move.
-            switch event {
-            case .assigned(let partitions): logger.info("assigned \(partitions.count) partitions")
-            case .revoked(let partitions): logger.info("revoked \(partitions.count) partitions")
+        if config.delivery == .exactlyOnce {
+            installTransactionalRebalanceHandling()
+        } else {
+            consumer.rebalanceHandler = { [logger] event in
+                // Batches complete before the next poll, so nothing is in flight when partitions move.
+                switch event {
+                case .assigned(let partitions): logger.info("assigned \(partitions.count) partitions")
+                case .revoked(let partitions): logger.info("revoked \(partitions.count) partitions")
+                }
             }
         }
     }
@@ -75,11 +92,13 @@ public final class StreamPipeline: @unchecked Sendable {
         statistics = RunStatistics()
         statistics.startedAtNanos = DispatchTime.now().uptimeNanoseconds
         inputPartitionCount = try consumer.partitionCount(topic: topology.inputTopic, timeoutMs: 10_000)
-        try consumer.subscribe([topology.inputTopic])
         logger.info("pipeline started", metadata: [
             "topology": "\(topology.name)", "input": "\(topology.inputTopic)", "partitions": "\(inputPartitionCount)",
             "model": "\(scorer.model.version)", "librdkafka": "\(LibrdkafkaVersion.currentString)",
+            "delivery": "\(config.delivery.rawValue)",
         ])
+        if config.delivery == .exactlyOnce { return try runTransactional(stop: stop) }
+        try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
             let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
             if records.isEmpty {
@@ -103,6 +122,9 @@ public final class StreamPipeline: @unchecked Sendable {
     /// `progress` is called after each batch with the records processed so far.
     public func replay(start: [TopicPartitionOffset], end: [TopicPartition: Int64], stop: StopSignal,
                        progress: (Int) -> Void = { _ in }) throws -> RunStatistics {
+        guard !producer.isTransactional else {
+            throw Failure(description: "replay commits nothing and runs without transactions: construct the pipeline with delivery at_least_once")
+        }
         statistics = RunStatistics()
         statistics.startedAtNanos = DispatchTime.now().uptimeNanoseconds
         var remaining = Set(start.map { TopicPartition(topic: $0.topic, partition: $0.partition) })
@@ -136,7 +158,7 @@ public final class StreamPipeline: @unchecked Sendable {
         return statistics
     }
 
-    private func reachedEnd() -> Bool {
+    func reachedEnd() -> Bool {
         let assigned = Set(consumer.assignment.filter { $0.topic == topology.inputTopic })
         return assigned.count == inputPartitionCount && assigned.isSubset(of: consumer.partitionsAtEnd)
     }
@@ -149,51 +171,60 @@ public final class StreamPipeline: @unchecked Sendable {
         statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
     }
 
-    private func processBatch(_ records: [KafkaRecord], stop: StopSignal, commit: Bool) throws {
-        // 1. Validate in log order.
+    /// Validated events of one polled batch, index-aligned with the records.
+    struct DecodedBatch {
         var events: [Event] = []
-        var outcomes: [Int] = []  // per record: index into `events`, or -1 when rejected
+        /// Per record: index into `events`, or -1 when rejected.
+        var outcomes: [Int] = []
         var rejections: [Int: EventRejection] = [:]
-        events.reserveCapacity(records.count)
+        /// Distinct users in first-seen order.
+        var users: [String] = []
+    }
+
+    func decode(_ records: [KafkaRecord]) -> DecodedBatch {
+        var decoded = DecodedBatch()
+        decoded.events.reserveCapacity(records.count)
         for (index, record) in records.enumerated() {
             guard let value = record.value else {
-                rejections[index] = EventRejection(.notJSON, "record has no value (tombstone)")
-                outcomes.append(-1)
+                decoded.rejections[index] = EventRejection(.notJSON, "record has no value (tombstone)")
+                decoded.outcomes.append(-1)
                 continue
             }
             switch decoder.decode(value) {
             case .success(let event):
-                outcomes.append(events.count)
-                events.append(event)
+                decoded.outcomes.append(decoded.events.count)
+                decoded.events.append(event)
             case .failure(let rejection):
-                rejections[index] = rejection
-                outcomes.append(-1)
+                decoded.rejections[index] = rejection
+                decoded.outcomes.append(-1)
             }
         }
-
-        // 2. Entity state before the batch, then features, state updates and scores.
         var seen = Set<String>()
-        let users = events.compactMap { seen.insert($0.userID).inserted ? $0.userID : nil }
-        var states = try withRedisRetry(stop: stop, "load state") { try store.load(users) }
-        let batch = scorer.process(events, states: &states)
+        decoded.users = decoded.events.compactMap { seen.insert($0.userID).inserted ? $0.userID : nil }
+        return decoded
+    }
 
-        // 3. Outputs, in input order.
-        let decidedAt = Int64(Date().timeIntervalSince1970 * 1000)
+    /// Produces the outputs of `records` in input order: a decision per valid event, the
+    /// record itself to the dead-letter topic when rejected, and to the late topic when late.
+    /// Decision values depend only on the log (no wall-clock field), so a transaction retried
+    /// after an abort produces byte-identical decisions.
+    func emitOutputs(_ records: [KafkaRecord], _ decoded: DecodedBatch, _ batch: FeatureBatch, extraHeaders: [KafkaHeader] = []) throws {
         let names = topology.features.names
+        let schemaHeader = KafkaHeader(name: "sluice.schema_version", string: String(DecisionRecord.schemaVersion))
         for (index, record) in records.enumerated() {
             let source = SourcePosition(topic: record.topic, partition: record.partition, offset: record.offset)
-            let eventIndex = outcomes[index]
+            let eventIndex = decoded.outcomes[index]
             guard eventIndex >= 0 else {
-                let rejection = rejections[index]!
+                let rejection = decoded.rejections[index]!
                 if options.writeDeadLetters {
                     try producer.produce(
                         topic: topology.deadLetterTopic, key: record.key, value: record.value ?? [],
-                        headers: DeadLetter.headers(original: record.headers, rejection: rejection, source: source))
+                        headers: DeadLetter.headers(original: record.headers, rejection: rejection, source: source) + extraHeaders)
                 }
                 statistics.deadLettered += 1
                 continue
             }
-            let event = events[eventIndex]
+            let event = decoded.events[eventIndex]
             let late = batch.late[eventIndex]
             let score = batch.scores[eventIndex]
             let decision = topology.thresholds.decision(for: score)
@@ -202,21 +233,29 @@ public final class StreamPipeline: @unchecked Sendable {
                     event: event, score: score, margin: batch.margins[eventIndex], decision: decision, late: late,
                     modelVersion: scorer.model.version, featureNames: names,
                     features: UnsafeBufferPointer(rebasing: all[eventIndex * names.count..<(eventIndex + 1) * names.count]),
-                    decidedAt: decidedAt, source: source)
+                    source: source)
             }
             try producer.produce(
                 topic: decisionsTopic, key: record.key ?? Array(event.userID.utf8), value: value,
-                headers: source.headers + [KafkaHeader(name: "sluice.schema_version", string: String(DecisionRecord.schemaVersion))])
+                headers: source.headers + [schemaHeader] + extraHeaders)
             if late && options.writeLateEvents {
-                try producer.produce(topic: topology.lateTopic, key: record.key, value: record.value ?? [], headers: record.headers + source.headers)
+                try producer.produce(topic: topology.lateTopic, key: record.key, value: record.value ?? [], headers: record.headers + source.headers + extraHeaders)
             }
             if late { statistics.late += 1 }
             statistics.decisions += 1
             statistics.byDecision[decision, default: 0] += 1
         }
+    }
 
-        // 4. Durable state and outputs, then offsets.
-        let touched = users.map { (userID: $0, state: states[$0]!) }
+    /// At-least-once (and replay): one poll batch, outputs delivered and state saved before
+    /// the offsets are committed.
+    private func processBatch(_ records: [KafkaRecord], stop: StopSignal, commit: Bool) throws {
+        let decoded = decode(records)
+        var states = try withRedisRetry(stop: stop, "load state") { try store.load(decoded.users) }
+        let batch = scorer.process(decoded.events, states: &states)
+        try emitOutputs(records, decoded, batch)
+
+        let touched = decoded.users.map { (userID: $0, state: states[$0]!) }
         try withRedisRetry(stop: stop, "save state") { try store.save(touched) }
         try producer.flush(timeoutMs: config.flushTimeoutMs)
         var next: [TopicPartition: Int64] = [:]
@@ -227,25 +266,19 @@ public final class StreamPipeline: @unchecked Sendable {
         if commit {
             try consumer.commit(next.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
         }
-
-        let now = DispatchTime.now().uptimeNanoseconds
-        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
-        for record in records {
-            if let timestamp = record.timestamp { statistics.eventToDecision.record(max(0, wallNow - timestamp * 1000)) }
-        }
+        statistics.recordCommitted(timestamps: records.compactMap(\.timestamp))
         statistics.recordsIn += records.count
         statistics.batches += 1
-        statistics.lastCommitAtNanos = now
     }
 
     /// Runs a Redis operation, retrying connection failures with backoff until it succeeds or
     /// the pipeline is stopped (then the batch is abandoned uncommitted and will be re-read).
-    private func withRedisRetry<T>(stop: StopSignal, _ what: String, _ body: () throws -> T) throws -> T {
+    func withRedisRetry<T>(stop: StopSignal, _ what: String, _ body: () throws -> T) throws -> T {
         var delay = 0.05
         while true {
             do {
                 return try body()
-            } catch let error as RedisError where [.connectionFailed, .io, .timeout, .closed].contains(error.code) {
+            } catch let error as RedisError where error.isTransient {
                 if stop.isStopped { throw Failure(description: "stopped while Redis was unavailable (\(what)): \(error)") }
                 logger.warning("Redis unavailable, retrying", metadata: ["operation": "\(what)", "error": "\(error)", "retry_in_s": "\(delay)"])
                 Thread.sleep(forTimeInterval: delay)

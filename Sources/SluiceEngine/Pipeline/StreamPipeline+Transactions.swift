@@ -1,0 +1,454 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceKafka
+import SluiceRedis
+
+/// Exactly-once bookkeeping of a `StreamPipeline`. Pipeline thread only (rebalance callbacks
+/// run on it too, inside `poll`).
+struct TransactionState {
+    /// Entity states changed since the last Redis flush: by the open transaction, or re-applied
+    /// from records an earlier owner committed. Dropping it is always safe if a resync follows.
+    var pending: [String: StoredEntity] = [:]
+    var isOpen = false
+    var openedAtNanos: UInt64 = 0
+    var recordCount = 0
+    /// Per partition: first offset and next offset of the records in the open transaction.
+    var ranges: [Int32: (first: Int64, next: Int64)] = [:]
+    var timestamps: [Int64] = []
+    /// Per partition: records below this offset were committed by an earlier owner (or an
+    /// earlier incarnation) and are only re-applied to state, without outputs.
+    var recoveryEnd: [Int32: Int64] = [:]
+    /// Per partition: the offset after the last record applied to `pending` or Redis.
+    var positions: [Int32: Int64] = [:]
+    /// Re-position every assigned partition before processing more records.
+    var needsResync = false
+    /// An error raised inside a rebalance callback, thrown by the loop once `poll` returns.
+    var deferredError: Error?
+    var sequence = 0
+    /// Distinguishes this process's transactions from an earlier incarnation's in the audit log.
+    let session = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+}
+
+/// Exactly-once processing (docs/exactly-once.md).
+///
+/// - Outputs of every record and the consumed offsets commit in one Kafka transaction
+///   (`send_offsets_to_transaction` with the group metadata, so a zombie is fenced).
+/// - Kafka's committed offset is the only commit record. Entity state is written to Redis after
+///   the commit, each entity's write fenced by the input offsets it includes (a Lua script skips
+///   a write whose offsets Redis already holds), then the per-partition applied position `A`.
+/// - Taking over a partition (start, restart, rebalance, after an abort or a Redis outage), the
+///   instance starts reading at `A`, not at the committed offset `C`: records in `[A, C)` are
+///   re-applied to state without outputs, skipping per entity what Redis already holds.
+extension StreamPipeline {
+    var transactionalID: String { producer.transactionalID ?? "sluice-\(topology.name)-\(config.instanceID)" }
+
+    func installTransactionalRebalanceHandling() {
+        consumer.startPositionProvider = { [unowned self] partitions in
+            self.startPositionsOnAssignment(partitions)
+        }
+        consumer.rebalanceHandler = { [unowned self] event in
+            switch event {
+            case .assigned(let partitions):
+                self.logger.info("assigned \(partitions.count) partitions", metadata: ["recovering": "\(self.transaction.recoveryEnd)"])
+            case .revoked(let partitions):
+                self.handleRevocation(partitions)
+            }
+        }
+    }
+
+    func runTransactional(stop: StopSignal) throws -> RunStatistics {
+        try producer.initTransactions(timeoutMs: config.flushTimeoutMs)
+        try consumer.subscribe([topology.inputTopic])
+        while !stop.isStopped {
+            try throwDeferredError()
+            if transaction.needsResync { try resync(stop: stop) }
+            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
+            try throwDeferredError()
+            // Records fetched before a pending re-positioning are read again after it.
+            if transaction.needsResync { continue }
+            if records.isEmpty {
+                producer.poll()
+                if transaction.isOpen && commitDue() { try commit(stop: stop) }
+                if options.exitAtEnd && reachedEnd() {
+                    try commit(stop: stop)
+                    if !transaction.needsResync { break }
+                }
+                continue
+            }
+            let polledAt = DispatchTime.now().uptimeNanoseconds
+            if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
+            try processTransactional(records, stop: stop)
+            statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
+            if commitDue() || (!transaction.isOpen && !transaction.pending.isEmpty) { try commit(stop: stop) }
+            if let limit = options.maxRecords, statistics.recordsIn >= limit {
+                try commit(stop: stop)
+                if !transaction.needsResync { break }
+            }
+        }
+        try commit(stop: stop)
+        consumer.close()
+        try throwDeferredError()
+        logger.info("pipeline stopped", metadata: [
+            "records": "\(statistics.recordsIn)", "transactions": "\(statistics.transactionsCommitted)",
+            "aborted": "\(statistics.transactionsAborted)", "recovered": "\(statistics.recordsRecovered)",
+        ])
+        return statistics
+    }
+
+    private func commitDue() -> Bool {
+        guard transaction.isOpen else { return false }
+        let age = (DispatchTime.now().uptimeNanoseconds - transaction.openedAtNanos) / 1_000_000
+        return age >= UInt64(config.commitIntervalMs) || transaction.recordCount >= config.commitMaxRecords
+    }
+
+    private func throwDeferredError() throws {
+        if let error = transaction.deferredError {
+            transaction.deferredError = nil
+            throw error
+        }
+    }
+
+    // MARK: One poll batch
+
+    private func processTransactional(_ records: [KafkaRecord], stop: StopSignal) throws {
+        var live: [KafkaRecord] = []
+        var replayed: [KafkaRecord] = []
+        if transaction.recoveryEnd.isEmpty {
+            live = records
+        } else {
+            for record in records {
+                let end: Int64 = transaction.recoveryEnd[record.partition] ?? 0
+                if record.offset < end { replayed.append(record) } else { live.append(record) }
+            }
+        }
+        let decodedLive = decode(live)
+        let decodedReplayed = decode(replayed)
+
+        var entities: [String: StoredEntity] = [:]
+        let users = decodedReplayed.users + decodedLive.users
+        let missing = users.filter { transaction.pending[$0] == nil }
+        let loaded: [String: StoredEntity]
+        do {
+            loaded = try store.loadStored(missing)
+        } catch let error as RedisError where error.isTransient {
+            logger.warning("Redis unavailable while loading state: aborting and pausing", metadata: ["error": "\(error)"])
+            try abort(reason: "Redis unavailable")
+            try waitForRedis(stop: stop)
+            return
+        }
+        for user in users {
+            if let entity = transaction.pending[user] ?? loaded[user] {
+                entities[user] = entity
+            } else {
+                entities[user] = StoredEntity(state: topology.engine.emptyState())
+            }
+        }
+
+        // Records an earlier owner committed: state only, skipping what Redis already holds.
+        for (index, record) in replayed.enumerated() {
+            let eventIndex = decodedReplayed.outcomes[index]
+            guard eventIndex >= 0 else { continue }
+            let event = decodedReplayed.events[eventIndex]
+            var entity = entities[event.userID]!
+            guard record.offset > (entity.applied[record.partition] ?? -1) else { continue }
+            _ = topology.engine.apply(event, to: &entity.state)
+            entity.applied[record.partition] = record.offset
+            entities[event.userID] = entity
+            statistics.recordsRecovered += 1
+        }
+
+        if !live.isEmpty {
+            var states = [String: EntityState](uniqueKeysWithValues: decodedLive.users.map { ($0, entities[$0]!.state) })
+            let batch = scorer.process(decodedLive.events, states: &states)
+            for (index, record) in live.enumerated() where decodedLive.outcomes[index] >= 0 {
+                let user = decodedLive.events[decodedLive.outcomes[index]].userID
+                entities[user]!.applied[record.partition] = record.offset
+            }
+            for user in decodedLive.users { entities[user]!.state = states[user]! }
+            do {
+                if !transaction.isOpen { try beginTransaction() }
+                let header = KafkaHeader(name: "sluice.txn", string: currentTransactionName)
+                try emitOutputs(live, decodedLive, batch, extraHeaders: [header])
+            } catch let error as KafkaError {
+                try handleTransactionFailure(error, inCallback: false)
+                return
+            }
+            for record in live {
+                let first: Int64 = transaction.ranges[record.partition]?.first ?? record.offset
+                transaction.ranges[record.partition] = (first: first, next: record.offset + 1)
+                if let timestamp = record.timestamp { transaction.timestamps.append(timestamp) }
+            }
+            transaction.recordCount += live.count
+            statistics.recordsIn += live.count
+        }
+        for (user, entity) in entities { transaction.pending[user] = entity }
+        for record in records {
+            transaction.positions[record.partition] = max(transaction.positions[record.partition] ?? 0, record.offset + 1)
+            if let end = transaction.recoveryEnd[record.partition], record.offset + 1 >= end {
+                transaction.recoveryEnd[record.partition] = nil
+            }
+        }
+        statistics.batches += 1
+    }
+
+    private var currentTransactionName: String { "\(transactionalID)#\(transaction.session)#\(transaction.sequence)" }
+
+    private func beginTransaction() throws {
+        try producer.beginTransaction()
+        transaction.isOpen = true
+        transaction.sequence += 1
+        transaction.openedAtNanos = DispatchTime.now().uptimeNanoseconds
+        transaction.ranges = [:]
+        transaction.recordCount = 0
+        transaction.timestamps.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Commit, abort, Redis flush
+
+    /// Commits the open transaction (if any), then writes the pending state to Redis.
+    /// `stop` nil: called from a rebalance callback, where nothing may wait for Redis.
+    func commit(stop: StopSignal?) throws {
+        if transaction.isOpen {
+            if config.transactionLogLength > 0 {
+                do {
+                    try store.appendTransactionLog(transactionLogEntry(), keep: config.transactionLogLength)
+                } catch let error as RedisError where error.isTransient {
+                    logger.warning("Redis unavailable before commit: aborting", metadata: ["error": "\(error)"])
+                    try abort(reason: "Redis unavailable")
+                    if let stop { try waitForRedis(stop: stop) }
+                    return
+                }
+            }
+            let offsets = transaction.ranges.map { TopicPartitionOffset(topic: topology.inputTopic, partition: $0.key, offset: $0.value.next) }
+            do {
+                try retrying("send_offsets_to_transaction") {
+                    try producer.sendOffsetsToTransaction(offsets, consumer: consumer, timeoutMs: config.flushTimeoutMs)
+                }
+                try retrying("commit_transaction") { try producer.commitTransaction(timeoutMs: config.flushTimeoutMs) }
+            } catch let error as KafkaError {
+                try handleTransactionFailure(error, inCallback: stop == nil)
+                return
+            }
+            transaction.isOpen = false
+            statistics.transactionsCommitted += 1
+            statistics.recordCommitted(timestamps: transaction.timestamps)
+        }
+        try flushPending(stop: stop)
+    }
+
+    /// Retries an operation librdkafka calls retriable (e.g. coordinator moving), a few times.
+    private func retrying(_ what: String, _ body: () throws -> Void) throws {
+        var attempt = 0
+        while true {
+            do {
+                try body()
+                return
+            } catch let error as KafkaError where error.isRetriable && !error.requiresAbort && !error.isFatal && attempt < 5 {
+                attempt += 1
+                logger.warning("\(what) failed, retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                Thread.sleep(forTimeInterval: 0.1 * Double(attempt))
+            }
+        }
+    }
+
+    /// Fatal errors (fenced by a newer incarnation, or the producer unusable) end the process so a
+    /// supervisor restarts it; anything else aborts the transaction and re-reads from the committed state.
+    private func handleTransactionFailure(_ error: KafkaError, inCallback: Bool) throws {
+        if error.isFatal || error.code == .fenced {
+            logger.error("fatal transaction error: exiting", metadata: ["error": "\(error)"])
+            throw error
+        }
+        logger.warning("transaction failed: aborting", metadata: ["error": "\(error)"])
+        try abort(reason: error.description)
+    }
+
+    /// Aborts the open transaction and drops uncommitted state; partitions are re-positioned at
+    /// their committed state before more records are processed.
+    func abort(reason: String) throws {
+        if transaction.isOpen {
+            do {
+                try producer.abortTransaction(timeoutMs: min(config.flushTimeoutMs, 10_000))
+            } catch {
+                // After fencing, abort can only time out: the broker has already aborted it.
+                logger.error("abort_transaction failed: exiting", metadata: ["error": "\(error)", "reason": "\(reason)"])
+                throw error
+            }
+            transaction.isOpen = false
+            statistics.transactionsAborted += 1
+        }
+        transaction.pending.removeAll()
+        transaction.ranges = [:]
+        transaction.recordCount = 0
+        transaction.needsResync = true
+    }
+
+    /// Writes every pending entity (fenced) and then the applied positions.
+    private func flushPending(stop: StopSignal?) throws {
+        guard !transaction.pending.isEmpty else { return }
+        while true {
+            do {
+                statistics.fencedWrites += try store.saveFenced(transaction.pending.map { (userID: $0.key, entity: $0.value) })
+                try store.advanceAppliedPositions(topic: topology.inputTopic, transaction.positions)
+                transaction.pending.removeAll(keepingCapacity: true)
+                return
+            } catch let error as RedisError where error.isTransient {
+                guard let stop else {
+                    // Inside a rebalance: the committed state is re-applied from the log later.
+                    logger.warning("Redis unavailable during rebalance: state will be recovered", metadata: ["error": "\(error)"])
+                    transaction.pending.removeAll()
+                    transaction.needsResync = true
+                    return
+                }
+                logger.warning("Redis unavailable after commit: waiting", metadata: ["error": "\(error)"])
+                try waitForRedis(stop: stop)
+            }
+        }
+    }
+
+    /// Pauses every assigned partition and keeps polling (so the group membership and
+    /// rebalances stay served) until Redis answers again; partitions are re-positioned after.
+    private func waitForRedis(stop: StopSignal) throws {
+        statistics.redisOutages += 1
+        try consumer.pause(consumer.assignment)
+        var delay = 0.05
+        while !redisAnswers() {
+            guard !stop.isStopped else { throw Failure(description: "stopped while Redis was unavailable") }
+            _ = try consumer.poll(maxRecords: 100, timeoutMs: Int32(delay * 1000))
+            try throwDeferredError()
+            delay = min(delay * 2, 2)
+        }
+        try consumer.resume(consumer.assignment)
+        transaction.needsResync = true
+        logger.info("Redis is back: resuming")
+    }
+
+    private func redisAnswers() -> Bool {
+        do {
+            _ = try store.connection.execute(["PING"])
+            return true
+        } catch {
+            logger.warning("Redis still unavailable", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    private func transactionLogEntry() -> [UInt8] {
+        var json = JSONWriter(capacity: 256)
+        json.beginObject()
+        json.key("txn"); json.string(currentTransactionName)
+        json.key("instance"); json.string(config.instanceID)
+        json.key("topic"); json.string(topology.inputTopic)
+        json.key("records"); json.integer(Int64(transaction.recordCount))
+        json.key("partitions")
+        json.beginObject()
+        for (partition, range) in transaction.ranges.sorted(by: { $0.key < $1.key }) {
+            json.key(String(partition))
+            json.beginArray()
+            json.integer(range.first)
+            json.integer(range.next)
+            json.endArray()
+        }
+        json.endObject()
+        json.endObject()
+        return json.bytes
+    }
+
+    // MARK: Positions
+
+    /// Aborts what is open and starts every assigned partition again from its state in Redis.
+    private func resync(stop: StopSignal) throws {
+        if transaction.isOpen || !transaction.pending.isEmpty { try abort(reason: "re-positioning partitions") }
+        let assigned = consumer.assignment.filter { $0.topic == topology.inputTopic }
+        var starts: [TopicPartition: Int64]? = nil
+        while starts == nil {
+            do {
+                starts = try computeStartPositions(assigned)
+            } catch let error as RedisError where error.isTransient {
+                try waitForRedis(stop: stop)
+            }
+        }
+        let positions = starts ?? [:]
+        let earliest = ["earliest", "smallest", "beginning"].contains(config.kafka["auto.offset.reset"] ?? "earliest")
+        let fallback = earliest ? Int64(-2) : Int64(-1)  // RD_KAFKA_OFFSET_BEGINNING / _END
+        try consumer.seek(assigned.map { TopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: positions[$0] ?? fallback) }, timeoutMs: 10_000)
+        transaction.needsResync = false
+        let startText: String = positions.map { (key: TopicPartition, value: Int64) -> String in "\(key.partition)@\(value)" }.sorted().joined(separator: " ")
+        logger.info("partitions re-positioned", metadata: ["starts": .string(startText), "recovering": .string("\(transaction.recoveryEnd)")])
+    }
+
+    /// In the assignment callback: where each new partition starts (nothing may throw here).
+    private func startPositionsOnAssignment(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        do {
+            return try computeStartPositions(partitions.filter { $0.topic == topology.inputTopic })
+        } catch let error as RedisError where error.isTransient {
+            logger.warning("Redis unavailable during assignment: re-positioning later", metadata: ["error": "\(error)"])
+            transaction.needsResync = true
+        } catch {
+            transaction.deferredError = error
+        }
+        return [:]
+    }
+
+    /// Compares the group's committed offset `C` with Redis's applied position `A` per partition:
+    /// start at `A` and re-apply `[A, C)` without outputs. Refuses states it cannot reconcile.
+    private func computeStartPositions(_ partitions: [TopicPartition]) throws -> [TopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        let committed = try consumer.committed(partitions, timeoutMs: 10_000)
+        let applied = try store.appliedPositions(topic: topology.inputTopic)
+        var starts: [TopicPartition: Int64] = [:]
+        for entry in committed {
+            let partition = TopicPartition(topic: entry.topic, partition: entry.partition)
+            let c: Int64? = entry.offset >= 0 ? entry.offset : nil
+            transaction.recoveryEnd[entry.partition] = nil
+            transaction.positions[entry.partition] = nil
+            switch (applied[entry.partition], c) {
+            case (nil, nil):
+                continue
+            case (let a?, nil):
+                throw Failure(description: """
+                    \(partition): Redis holds state applied up to offset \(a), but consumer group has no committed offset \
+                    (another group.id or an earlier run under the same key prefix?): use a fresh key prefix or restore the group's offsets
+                    """)
+            case (nil, let c?):
+                let low = try consumer.watermarks(topic: entry.topic, partition: entry.partition, timeoutMs: 10_000).low
+                guard low == 0 else {
+                    throw Failure(description: """
+                        \(partition): Redis has no applied position (state lost?) and the log now starts at \(low), \
+                        so the state up to committed offset \(c) cannot be rebuilt: restore Redis from its AOF/snapshot
+                        """)
+                }
+                logger.warning("\(partition): no state position in Redis; rebuilding state from offset 0 to \(c)")
+                starts[partition] = 0
+                if c > 0 { transaction.recoveryEnd[entry.partition] = c }
+            case (let a?, let c?):
+                guard a <= c else {
+                    throw Failure(description: """
+                        \(partition): Redis state includes records up to \(a), beyond the committed offset \(c) \
+                        (group offsets reset, or a key prefix shared with another run?): refusing to apply records twice
+                        """)
+                }
+                starts[partition] = a
+                if a < c { transaction.recoveryEnd[entry.partition] = c }
+            }
+        }
+        return starts
+    }
+
+    /// Before partitions go: commit what is open (the group generation is still valid here),
+    /// then forget their state, which the next owner rebuilds from Redis and the log.
+    private func handleRevocation(_ partitions: [TopicPartition]) {
+        logger.info("revoked \(partitions.count) partitions")
+        if transaction.isOpen || !transaction.pending.isEmpty {
+            do {
+                try commit(stop: nil)
+            } catch {
+                transaction.deferredError = error
+            }
+        }
+        for partition in partitions where partition.topic == topology.inputTopic {
+            transaction.recoveryEnd[partition.partition] = nil
+            transaction.positions[partition.partition] = nil
+        }
+    }
+}
