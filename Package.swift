@@ -10,11 +10,15 @@ import PackageDescription
 //   SluiceEngine            topology, pipeline, routing -> Core, Model, Kafka, Redis
 //   SluiceGenerator         synthetic traffic for the demo, tests and load tests -> Core
 //   sluice (SluiceCLI)      command line                -> Engine
+//   SluiceTestSupport       private Tansu/Redis processes for tests and test tools
+//   SluiceChaos             the exactly-once chaos test (kill -9, verify) -> Engine, Generator, TestSupport
+//   sluice-chaos            its command line (loadtest/chaos/run)
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "sluice", targets: ["SluiceCLI"]),
+        .executable(name: "sluice-chaos", targets: ["SluiceChaosCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -76,6 +80,21 @@ let package = Package(
             name: "SluiceTestSupport",
             dependencies: ["SluiceCore", "SluiceGenerator", "SluiceKafka", "SluiceRedis"]
         ),
+        .target(
+            name: "SluiceChaos",
+            dependencies: [
+                "SluiceEngine", "SluiceGenerator", "SluiceKafka", "SluiceRedis", "SluiceTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "SluiceChaosCLI",
+            dependencies: [
+                "SluiceChaos", "SluiceTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(
             name: "SluiceModelTests",
@@ -85,7 +104,7 @@ let package = Package(
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceEngine", "SluiceTestSupport"]
+            dependencies: ["SluiceEngine", "SluiceTestSupport", "SluiceChaos", "SluiceKafka", "SluiceRedis"]
         ),
     ]
 )

@@ -40,6 +40,10 @@ public struct RuntimeConfig: Sendable {
     public var instanceID: String = "0"
     /// Keep an audit log of the last N transactions in Redis (0: off); the chaos test reads it.
     public var transactionLogLength: Int = 0
+    /// Test-only fault injection (`SLUICE_FAULT_CRASH_AFTER_COMMIT=N`): the process kills itself
+    /// with SIGKILL right after its N-th transaction commits, before Redis is written — the
+    /// worst moment for exactly-once, which the chaos tests use.
+    public var crashAfterCommit: Int?
 
     public struct LoadError: Error, CustomStringConvertible {
         public let description: String
@@ -127,6 +131,7 @@ public struct RuntimeConfig: Sendable {
         if let prefix = environment["SLUICE_REDIS_KEY_PREFIX"] { config.keyPrefix = prefix }
         if let level = environment["SLUICE_LOG_LEVEL"] { config.logLevel = level }
         config.instanceID = environment["SLUICE_INSTANCE_ID"] ?? file.instanceID ?? "0"
+        config.crashAfterCommit = environment["SLUICE_FAULT_CRASH_AFTER_COMMIT"].flatMap { Int($0) }
         let delivery = environment["SLUICE_DELIVERY"] ?? file.pipeline?.delivery ?? Delivery.exactlyOnce.rawValue
         guard let mode = Delivery(rawValue: delivery) else {
             throw LoadError(description: "pipeline.delivery must be exactly_once or at_least_once, not \(delivery)")

@@ -233,6 +233,10 @@ extension StreamPipeline {
             transaction.isOpen = false
             statistics.transactionsCommitted += 1
             statistics.recordCommitted(timestamps: transaction.timestamps)
+            if statistics.transactionsCommitted == config.crashAfterCommit {
+                logger.warning("fault injection: SIGKILL after commit \(statistics.transactionsCommitted), before the Redis write")
+                kill(getpid(), SIGKILL)
+            }
         }
         try flushPending(stop: stop)
     }

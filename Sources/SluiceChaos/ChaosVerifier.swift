@@ -1,0 +1,265 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceEngine
+import SluiceKafka
+import SluiceRedis
+
+/// Checks the end state of an exactly-once run against an uninterrupted reference computed from
+/// the same input log (the one implementation `EventScorer` every path shares):
+///
+/// - Redis: every entity's state is bit-identical to the reference; no other entity exists;
+/// - outputs: every valid input has exactly one decision from a committed transaction, every
+///   rejected input one dead letter; every copy equals the reference byte for byte; copies
+///   beyond the first come only from transactions that did not commit;
+/// - Kafka: the group's committed offsets and Redis's applied positions reach every partition's end.
+///
+/// Which transactions committed: the engine writes an audit entry (its per-partition offset
+/// ranges) before each commit, and tags each output with its transaction. Offsets only move
+/// forward through commits, so on each partition the last entry starting at a given offset is
+/// the one that committed; an entry followed by another starting at the same offset was
+/// aborted, and outputs of transactions without an entry never reached their commit. (On real
+/// Kafka, `read_committed` readers never see the aborted copies; Tansu shows them, which is what
+/// lets this check count them.)
+public struct ChaosVerifier {
+    public let topology: Topology
+    public let kafka: KafkaConfiguration
+    public let groupID: String
+    public let store: RedisFeatureStore
+
+    public init(topology: Topology, kafka: KafkaConfiguration, groupID: String, store: RedisFeatureStore) {
+        self.topology = topology
+        self.kafka = kafka
+        self.groupID = groupID
+        self.store = store
+    }
+
+    struct Position: Hashable { let partition: Int32; let offset: Int64 }
+
+    struct LogEntry: Decodable {
+        let txn: String
+        let partitions: [String: [Int64]]
+    }
+
+    public func verify() throws -> ChaosReport {
+        var report = ChaosReport()
+        let inputs = try TopicReader.readAll(topic: topology.inputTopic, configuration: kafka)
+        report.events = inputs.count
+
+        // The uninterrupted reference: each partition in log order through the shared scorer.
+        let scorer = EventScorer(topology: topology, model: try ScoringModel(topology: topology))
+        let decoder = EventDecoder()
+        var states: [String: EntityState] = [:]
+        var expectedDecisions: [Position: [UInt8]] = [:]
+        var expectedDeadLetters = Set<Position>()
+        var ends: [Int32: Int64] = [:]
+        for (partition, records) in Dictionary(grouping: inputs, by: \.partition).sorted(by: { $0.key < $1.key }) {
+            let ordered = records.sorted { $0.offset < $1.offset }
+            ends[partition] = (ordered.last?.offset ?? -1) + 1
+            var events: [Event] = []
+            var positions: [Position] = []
+            for record in ordered {
+                let position = Position(partition: partition, offset: record.offset)
+                if let value = record.value, case .success(let event) = decoder.decode(value) {
+                    events.append(event)
+                    positions.append(position)
+                } else {
+                    expectedDeadLetters.insert(position)
+                }
+            }
+            let batch = scorer.process(events, states: &states)
+            let names = topology.features.names
+            for (index, event) in events.enumerated() {
+                let score = batch.scores[index]
+                expectedDecisions[positions[index]] = batch.features.withUnsafeBufferPointer { all in
+                    DecisionRecord.encode(
+                        event: event, score: score, margin: batch.margins[index], decision: topology.thresholds.decision(for: score),
+                        late: batch.late[index], modelVersion: scorer.model.version, featureNames: names,
+                        features: UnsafeBufferPointer(rebasing: all[index * names.count..<(index + 1) * names.count]),
+                        source: SourcePosition(topic: topology.inputTopic, partition: positions[index].partition, offset: positions[index].offset))
+                }
+            }
+        }
+        report.validEvents = expectedDecisions.count
+        report.malformedEvents = expectedDeadLetters.count
+        report.users = states.count
+
+        // Which transactions committed, from the audit log.
+        let entries = try store.transactionLog().map { try JSONDecoder().decode(LogEntry.self, from: Data($0)) }
+        var lastAtStart: [Int32: [Int64: Int]] = [:]
+        for (index, entry) in entries.enumerated() {
+            for (partition, range) in entry.partitions {
+                guard let p = Int32(partition), range.count == 2 else { report.violation("malformed audit entry \(entry.txn)"); continue }
+                lastAtStart[p, default: [:]][range[0]] = index
+            }
+        }
+        var committed = Set<String>()
+        for (index, entry) in entries.enumerated() {
+            let verdicts = entry.partitions.compactMap { partition, range -> Bool? in
+                guard let p = Int32(partition), range.count == 2 else { return nil }
+                return lastAtStart[p]?[range[0]] == index
+            }
+            if Set(verdicts).count > 1 {
+                report.violation("transaction \(entry.txn) committed on some partitions and not on others")
+            }
+            if verdicts.allSatisfy({ $0 }) { committed.insert(entry.txn) }
+        }
+        report.transactionsCommitted = committed.count
+        for name in committed {
+            // `<transactional.id>#<session>#<sequence>`, the id ending in the instance id.
+            let id = name.split(separator: "#").first.map(String.init) ?? name
+            report.committedTransactionsByProducer[id, default: 0] += 1
+        }
+        report.transactionsAbortedInLog = entries.count - committed.count
+
+        // Outputs: committed copies exactly once, every copy identical to the reference.
+        try checkOutputs(topic: topology.decisionsTopic, kind: "decision", expected: expectedDecisions.keys, committed: committed, report: &report) { position, value in
+            value == expectedDecisions[position]
+        }
+        var rejectedValues: [Position: [UInt8]] = [:]
+        for record in inputs where expectedDeadLetters.contains(Position(partition: record.partition, offset: record.offset)) {
+            rejectedValues[Position(partition: record.partition, offset: record.offset)] = record.value ?? []
+        }
+        try checkOutputs(topic: topology.deadLetterTopic, kind: "dead letter", expected: expectedDeadLetters, committed: committed, report: &report) { position, value in
+            value == rejectedValues[position]
+        }
+
+        // Redis: bit-identical state for every entity, and nothing else.
+        let codec = EntityStateCodec(featureSet: topology.features)
+        let users = states.keys.sorted()
+        for chunk in stride(from: 0, to: users.count, by: 500) {
+            let slice = Array(users[chunk..<min(chunk + 500, users.count)])
+            let stored = try store.loadStored(slice)
+            for user in slice {
+                let expected = codec.encode(states[user]!).map { [UInt8]($0.field.utf8) + [0] + $0.value }
+                let actual = stored[user].map { codec.encode($0.state).map { [UInt8]($0.field.utf8) + [0] + $0.value } }
+                if stored[user] == nil || stored[user]!.applied.isEmpty {
+                    report.stateMismatch("user \(user): missing from Redis")
+                } else if actual != expected {
+                    report.stateMismatch("user \(user): state differs from the uninterrupted run")
+                }
+            }
+        }
+        let entityCount = try store.countEntities()
+        if entityCount != users.count {
+            report.stateMismatch("Redis holds \(entityCount) entities, the reference \(users.count)")
+        }
+
+        // Positions: committed offsets and applied positions at the end of every partition.
+        var groupConfig = kafka
+        groupConfig["group.id"] = groupID
+        let consumer = try KafkaConsumer(configuration: groupConfig, logger: Logger(label: "sluice.chaos.verify"))
+        defer { consumer.close() }
+        let partitions = ends.keys.sorted().map { TopicPartition(topic: topology.inputTopic, partition: $0) }
+        let applied = try store.appliedPositions(topic: topology.inputTopic)
+        for entry in try consumer.committed(partitions, timeoutMs: 10_000) {
+            let end = ends[entry.partition] ?? 0
+            if entry.offset < end { report.violation("partition \(entry.partition): committed offset \(entry.offset) < end \(end)") }
+            if (applied[entry.partition] ?? -1) < end {
+                report.violation("partition \(entry.partition): Redis applied position \(applied[entry.partition] ?? -1) < end \(end)")
+            }
+        }
+        return report
+    }
+
+    private func checkOutputs(
+        topic: String, kind: String, expected: some Collection<Position>, committed: Set<String>,
+        report: inout ChaosReport, matches: (Position, [UInt8]) -> Bool
+    ) throws {
+        var committedCopies: [Position: Int] = [:]
+        var copies = 0
+        var duplicates = 0
+        for record in try TopicReader.readAll(topic: topic, configuration: kafka) {
+            copies += 1
+            guard let partition = record.header("sluice.source.partition").flatMap({ Int32($0) }),
+                  let offset = record.header("sluice.source.offset").flatMap({ Int64($0) }) else {
+                report.violation("\(kind) at \(topic)[\(record.partition)]@\(record.offset) has no source headers")
+                continue
+            }
+            let position = Position(partition: partition, offset: offset)
+            guard let txn = record.header("sluice.txn") else {
+                report.violation("\(kind) for input \(partition)@\(offset) was produced outside a transaction")
+                continue
+            }
+            if !matches(position, record.value ?? []) {
+                report.violation("\(kind) for input \(partition)@\(offset) (transaction \(txn)) differs from the uninterrupted run")
+            }
+            if committed.contains(txn) {
+                committedCopies[position, default: 0] += 1
+            } else {
+                duplicates += 1
+            }
+        }
+        let expectedSet = Set(expected)
+        for position in expectedSet {
+            switch committedCopies[position] ?? 0 {
+            case 1: break
+            case 0: report.violation("input \(position.partition)@\(position.offset) has no committed \(kind)")
+            case let n: report.violation("input \(position.partition)@\(position.offset) has \(n) committed \(kind)s")
+            }
+        }
+        for position in committedCopies.keys where !expectedSet.contains(position) {
+            report.violation("committed \(kind) for input \(position.partition)@\(position.offset), which should have none")
+        }
+        if kind == "decision" {
+            report.decisionCopies = copies
+            report.decisionDuplicatesFromAborted = duplicates
+        } else {
+            report.deadLetterCopies = copies
+            report.deadLetterDuplicatesFromAborted = duplicates
+        }
+    }
+}
+
+extension KafkaRecord {
+    func header(_ name: String) -> String? {
+        headers.last { $0.name == name }?.value.map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// What a chaos run found; `violations` and `stateMismatches` must both be empty.
+public struct ChaosReport: Sendable {
+    public var kills = 0
+    public var restarts = 0
+    /// Instances that exited by themselves and were restarted.
+    public var crashes = 0
+    /// Committed transactions per `transactional.id`.
+    public var committedTransactionsByProducer: [String: Int] = [:]
+    public var events = 0
+    public var validEvents = 0
+    public var malformedEvents = 0
+    public var users = 0
+    public var decisionCopies = 0
+    public var decisionDuplicatesFromAborted = 0
+    public var deadLetterCopies = 0
+    public var deadLetterDuplicatesFromAborted = 0
+    public var transactionsCommitted = 0
+    public var transactionsAbortedInLog = 0
+    public var seconds = 0.0
+    public private(set) var violations: [String] = []
+    public private(set) var stateMismatches: [String] = []
+
+    public init() {}
+
+    public var passed: Bool { violations.isEmpty && stateMismatches.isEmpty }
+
+    mutating func violation(_ text: String) { violations.append(text) }
+    mutating func stateMismatch(_ text: String) { stateMismatches.append(text) }
+
+    public var text: String {
+        var lines = [
+            "kills:                  \(kills) (restarts \(restarts), self-inflicted crashes \(crashes))",
+            "events:                 \(events) (\(validEvents) valid, \(malformedEvents) malformed), \(users) users",
+            "decisions read:         \(decisionCopies) (\(decisionDuplicatesFromAborted) duplicates, all from aborted transactions)",
+            "dead letters read:      \(deadLetterCopies) (\(deadLetterDuplicatesFromAborted) duplicates, all from aborted transactions)",
+            "transactions:           \(transactionsCommitted) committed, \(transactionsAbortedInLog) aborted after reaching the audit log",
+            "committed by producer:  \(committedTransactionsByProducer.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
+            "state mismatches:       \(stateMismatches.count) (must be 0)",
+            "violations:             \(violations.count) (must be 0)",
+            String(format: "time:                   %.1f s", seconds),
+        ]
+        if !passed { lines.append(contentsOf: (stateMismatches + violations).prefix(20).map { "  - " + $0 }) }
+        lines.append(passed ? "chaos: OK" : "chaos: FAILED \(stateMismatches.count) state mismatches, \(violations.count) violations: \((stateMismatches + violations).first ?? "")")
+        return lines.joined(separator: "\n")
+    }
+}

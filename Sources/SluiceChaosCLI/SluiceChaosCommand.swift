@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SluiceChaos
+import SluiceTestSupport
+
+/// `sluice-chaos`: the exactly-once chaos test (docs/exactly-once.md). Starts a private Tansu
+/// broker and Redis (AOF on), runs `sluice run` instances, kills them with SIGKILL at random
+/// moments, and verifies the end state. Last line: `chaos: OK` or `chaos: FAILED <reason>`.
+@main
+struct SluiceChaosCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice-chaos",
+        abstract: "Kill -9 exactly-once Sluice instances at random moments and verify state and outputs.")
+
+    @Option(help: "Events to produce.") var events = 200_000
+    @Option(help: "kill -9 moments.") var kills = 10
+    @Option(help: "Sluice instances in the consumer group (a kill hits one of them).") var instances = 1
+    @Option(help: "Input partitions.") var partitions: Int32 = 8
+    @Option(help: "Seed for events and kill moments.") var seed: UInt64 = 2026
+    @Option(help: "Transaction commit interval (ms).") var commitIntervalMs = 100
+    @Option(help: "The sluice executable.") var sluice: String
+    @Option(help: "Topology file.") var topology = "topologies/returns-fraud.yaml"
+    @Option(help: "Directory for instance logs.") var work = ".sluice/chaos"
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        guard instances >= 1, kills >= 0, events >= 1 else { throw ValidationError("events, kills and instances must be positive") }
+        let work = URL(fileURLWithPath: self.work).standardizedFileURL.path + "/\(Int(Date().timeIntervalSince1970))"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let broker = try TansuTestBroker()
+        let redis = try RedisTestServer(persistence: .appendOnly, directory: work + "/redis")
+        var options = ChaosRun.Options(sluiceExecutable: sluice, topologyPath: topology, workDirectory: work)
+        options.events = events
+        options.kills = kills
+        options.instances = instances
+        options.partitions = partitions
+        options.seed = seed
+        options.commitIntervalMs = commitIntervalMs
+        let chaos = ChaosRun(options: options, kafkaProperties: broker.clientProperties, redisURL: redis.url)
+        let report = try chaos.run { print($0) }
+        print("instance logs: \(work)")
+        print(report.text)
+        if !report.passed { throw ExitCode(1) }
+    }
+}
