@@ -78,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceTestSupport",
-            dependencies: ["SluiceCore", "SluiceGenerator", "SluiceKafka", "SluiceRedis"]
+            dependencies: ["CRdKafka", "SluiceCore", "SluiceGenerator", "SluiceKafka", "SluiceRedis"]
         ),
         .target(
             name: "SluiceChaos",

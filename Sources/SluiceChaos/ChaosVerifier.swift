@@ -26,6 +26,8 @@ public struct ChaosVerifier {
     public let kafka: KafkaConfiguration
     public let groupID: String
     public let store: RedisFeatureStore
+    /// Off for librdkafka's mock cluster, which never applies offsets sent in a transaction.
+    public var checksCommittedOffsets = true
 
     public init(topology: Topology, kafka: KafkaConfiguration, groupID: String, store: RedisFeatureStore) {
         self.topology = topology
@@ -154,7 +156,9 @@ public struct ChaosVerifier {
         let applied = try store.appliedPositions(topic: topology.inputTopic)
         for entry in try consumer.committed(partitions, timeoutMs: 10_000) {
             let end = ends[entry.partition] ?? 0
-            if entry.offset < end { report.violation("partition \(entry.partition): committed offset \(entry.offset) < end \(end)") }
+            if checksCommittedOffsets && entry.offset < end {
+                report.violation("partition \(entry.partition): committed offset \(entry.offset) < end \(end)")
+            }
             if (applied[entry.partition] ?? -1) < end {
                 report.violation("partition \(entry.partition): Redis applied position \(applied[entry.partition] ?? -1) < end \(end)")
             }

@@ -44,10 +44,12 @@ extension StreamPipeline {
     var transactionalID: String { producer.transactionalID ?? "sluice-\(topology.name)-\(config.instanceID)" }
 
     func installTransactionalRebalanceHandling() {
-        consumer.startPositionProvider = { [unowned self] partitions in
-            self.startPositionsOnAssignment(partitions)
+        // Weak: the consumer outlives the pipeline during deinit (closing it may call back).
+        consumer.startPositionProvider = { [weak self] partitions in
+            self?.startPositionsOnAssignment(partitions) ?? [:]
         }
-        consumer.rebalanceHandler = { [unowned self] event in
+        consumer.rebalanceHandler = { [weak self] event in
+            guard let self else { return }
             switch event {
             case .assigned(let partitions):
                 self.logger.info("assigned \(partitions.count) partitions", metadata: ["recovering": "\(self.transaction.recoveryEnd)"])

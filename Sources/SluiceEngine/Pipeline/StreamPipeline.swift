@@ -87,6 +87,11 @@ public final class StreamPipeline: @unchecked Sendable {
         }
     }
 
+    deinit {
+        consumer.rebalanceHandler = nil
+        consumer.startPositionProvider = nil
+    }
+
     /// Runs until `stop` is set (finishing the batch in flight) or, with `exitAtEnd`, the input is consumed.
     public func run(stop: StopSignal) throws -> RunStatistics {
         statistics = RunStatistics()
