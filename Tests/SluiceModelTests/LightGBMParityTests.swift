@@ -161,6 +161,13 @@ final class LightGBMParityTests: XCTestCase {
         XCTAssertGreaterThan(try mismatches(Self.randomForest) { TreeParity.rebuilt($0, aggregation: .sum) }, 100, "rf summed")
     }
 
+    func testSingleRowNodeFormatsMatchReference() throws {
+        for c in Self.cases {
+            let (model, input, _) = try load(c)
+            XCTAssertTrue(TreeParity.checkRowWalkerFormats(model, input: input, label: c.name), "\(c.name): compact nodes expected")
+        }
+    }
+
     func testSingleRowMatchesBatch() throws {
         for c in [Self.binary, Self.multiclass] {
             let (model, input, _) = try load(c)

@@ -118,6 +118,34 @@ enum TreeParity {
         return stats
     }
 
+    /// Single-row margins of every row through both node formats of `RowWalker` (compact, and the
+    /// wide fallback the fixtures would not otherwise reach), each compared bit for bit with the
+    /// reference evaluator. Returns whether the default build used the compact format.
+    @discardableResult
+    static func checkRowWalkerFormats(_ model: LoadedModel, input: Fixtures.Table, label: String,
+                                      file: StaticString = #filePath, line: UInt = #line) -> Bool {
+        let e = model.ensemble
+        let rows = input.rows.count
+        let k = model.outputCount
+        let features = input.flattened
+        let reference = model.referenceMargins(features: features, rowCount: rows)
+        for compact in [true, false] {
+            let compiled = CompiledEnsemble(e, compactRowNodes: compact)
+            var margins = [Double](repeating: .nan, count: rows * k)
+            features.withUnsafeBufferPointer { f in
+                margins.withUnsafeMutableBufferPointer { m in
+                    for row in 0..<rows {
+                        compiled.margins(features: UnsafeBufferPointer(rebasing: f[row * e.featureCount..<(row + 1) * e.featureCount]),
+                                         rowCount: 1, into: UnsafeMutableBufferPointer(rebasing: m[row * k..<(row + 1) * k]))
+                    }
+                }
+            }
+            let differing = zip(reference, margins).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "\(label): single-row margins (compact \(compact)) differ from the reference", file: file, line: line)
+        }
+        return RowWalker(e, layout: ColumnLayout(e))?.isCompact ?? false
+    }
+
     /// A copy of `model` scoring with `ensemble`.
     static func with(_ model: LoadedModel, _ ensemble: TreeEnsemble) -> LoadedModel {
         LoadedModel(format: model.format, objective: model.objective, featureNames: model.featureNames,

@@ -37,6 +37,14 @@ final class XGBoostParityTests: XCTestCase {
         Case(name: "xgb17_reglogistic", objective: .regressionLogistic, trees: 30, minRows: 400), // XGBoost 1.7
     ]
 
+    func testSingleRowNodeFormatsMatchReference() throws {
+        for testCase in Self.cases {
+            let model = try LoadedModel.load(contentsOf: Fixtures.url(testCase.name + ".json"))
+            let input = try Fixtures.csv(testCase.name + "_input.csv")
+            XCTAssertTrue(TreeParity.checkRowWalkerFormats(model, input: input, label: testCase.name), "\(testCase.name): compact nodes expected")
+        }
+    }
+
     /// |p_sluice - p_xgb| <= 1e-6 for probabilities, <= 1e-5 for margins, <= 1e-5 relative for
     /// regression values, on every row of every fixture.
     func testParityWithXGBoost() throws {

@@ -17,7 +17,8 @@
 /// compare-and-select, 7 for 16 lanes), so 64 byte lanes are packed four to a 32-bit lane.
 ///
 /// **Single rows (the HTTP API).** The row's column values are computed once (global bins, no
-/// chunking), then `RowWalker` walks eight trees at a time with branch-free child selection.
+/// chunking), then `RowWalker` walks eight trees at a time with branch-free child selection,
+/// reporting each tree's leaf in tree order so the leaf values are added during the walk.
 struct CompiledEnsemble: Sendable {
     static let blockRows = 64
     /// Ranks per byte column: bins 0…126 plus 127 for "always right".
@@ -72,7 +73,8 @@ struct CompiledEnsemble: Sendable {
     private let variants: [VariantColumn]
     private let categoricalColumns: [(node: Int, byteColumn: Int, layoutColumn: Int)]
 
-    init(_ e: TreeEnsemble) {
+    /// `compactRowNodes: false` forces the single-row walker's wide node format (for tests).
+    init(_ e: TreeEnsemble, compactRowNodes: Bool = true) {
         ensemble = e
         let layout = ColumnLayout(e)
         self.layout = layout
@@ -168,7 +170,7 @@ struct CompiledEnsemble: Sendable {
         self.ops = ops
         self.opStart = opStart
         self.resultSlot = resultSlot
-        self.walker = RowWalker(e, layout: layout)
+        self.walker = RowWalker(e, layout: layout, allowCompact: compactRowNodes)
         self.leafBase = leafBase
         self.leafNode = leafNode
         self.treeTarget = treeTarget
@@ -227,27 +229,8 @@ struct CompiledEnsemble: Sendable {
         }
     }
 
-    /// Gradient-boosting fast path for one row (one value per leaf, one output per tree): adds each
-    /// tree's leaf value in tree order. Generic so float32 (XGBoost) and double sums share it.
-    @inline(__always)
-    private func addLeaves<V: BinaryFloatingPoint>(_ leafValues: [V], ordinals: UnsafePointer<Int32>, into sums: UnsafeMutablePointer<V>) {
-        let treeCount = ensemble.treeCount
-        leafValues.withUnsafeBufferPointer { values in
-            leafBase.withUnsafeBufferPointer { base in
-                treeTarget.withUnsafeBufferPointer { target in
-                    if ensemble.outputCount == 1 {
-                        var sum = sums[0]  // in a register: the additions stay sequential, as the reference's
-                        for t in 0..<treeCount { sum += values[Int(base[t]) &+ Int(ordinals[t])] }
-                        sums[0] = sum
-                    } else {
-                        for t in 0..<treeCount { sums[Int(target[t])] += values[Int(base[t]) &+ Int(ordinals[t])] }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The same for one tree over a block: row r's leaf ordinal is `leaves[r]`; sums are row-major.
+    /// Gradient-boosting fast path for one tree over a block: adds each row's leaf value (row r's leaf
+    /// ordinal is `leaves[r]`; sums are row-major). Generic so float32 (XGBoost) and double sums share it.
     @inline(__always)
     private func addLeaves<V: BinaryFloatingPoint>(_ leafValues: [V], tree t: Int, leaves: UnsafePointer<UInt8>, rows: Int,
                                                    into sums: UnsafeMutablePointer<V>) {
@@ -289,32 +272,47 @@ struct CompiledEnsemble: Sendable {
             return
         }
         let columnCount = layout.columns.count
-        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: columnCount + 1) { values in
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: columnCount + 1) { values in
             fillRowValues(values.baseAddress!, row: row.baseAddress!)
             values[columnCount] = 0
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: e.treeCount) { ordinals in
-                walker.leaves(values: values.baseAddress!, into: ordinals.baseAddress!)
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: e.outputCount) { sum32 in
-                    withUnsafeTemporaryAllocation(of: Double.self, capacity: e.outputCount) { sum64 in
-                        startSums(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                        if singleValueLeaves && e.accumulation == .float32 {
-                            addLeaves(leafValueFloat, ordinals: ordinals.baseAddress!, into: sum32.baseAddress!)
-                        } else if singleValueLeaves {
-                            addLeaves(leafValue, ordinals: ordinals.baseAddress!, into: sum64.baseAddress!)
-                        } else {
-                            for t in 0..<e.treeCount {
-                                accumulate(tree: t, ordinal: Int(ordinals[t]), sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                            }
+            let v = values.baseAddress!
+            // Leaf values are added as the walker reports each tree, in tree order (the
+            // reference's), so the additions overlap the walk.
+            if singleValueLeaves && e.outputCount == 1 {
+                // Gradient boosting, one output: the sum stays in a register.
+                leafBase.withUnsafeBufferPointer { base in
+                    if e.accumulation == .float32 {
+                        leafValueFloat.withUnsafeBufferPointer { leafValues in
+                            var sum = Float(e.baseMargins[0])
+                            walker.walk(values: v) { t, ordinal in sum += leafValues[Int(base[t]) &+ ordinal] }
+                            out[0] = Double(sum)
                         }
-                        finish(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!, into: out.baseAddress!)
+                    } else {
+                        leafValue.withUnsafeBufferPointer { leafValues in
+                            var sum = 0.0
+                            walker.walk(values: v) { t, ordinal in sum += leafValues[Int(base[t]) &+ ordinal] }
+                            let aggregated = e.aggregation == .average ? sum / Double(e.treeCount) : sum
+                            out[0] = aggregated + e.baseMargins[0]
+                        }
                     }
+                }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: e.outputCount) { sum32 in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: e.outputCount) { sum64 in
+                    startSums(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
+                    walker.walk(values: v) { t, ordinal in
+                        accumulate(tree: t, ordinal: ordinal, sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
+                    }
+                    finish(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!, into: out.baseAddress!)
                 }
             }
         }
     }
 
-    /// One row's column values for `RowWalker`: global bins, 0 for "always left", max for "always right".
-    private func fillRowValues(_ values: UnsafeMutablePointer<UInt16>, row: UnsafePointer<Double>) {
+    /// One row's column values for `RowWalker`: `bin << 16` (global bins), 0 for "always left",
+    /// `RowWalker.alwaysRight` for "always right".
+    private func fillRowValues(_ values: UnsafeMutablePointer<UInt32>, row: UnsafePointer<Double>) {
         let e = ensemble
         let roundToFloat = layout.roundToFloat
         plans.withUnsafeBufferPointer { plans in
@@ -322,10 +320,10 @@ struct CompiledEnsemble: Sendable {
                 for plan in plans {
                     let feature = Int(plan.feature)
                     let input = ColumnLayout.Input(row[feature], roundToFloat: roundToFloat)
-                    let bin = UInt16(truncatingIfNeeded: index.count(feature: feature, input.isNaN ? 0 : input.x))
+                    let bin = UInt32(truncatingIfNeeded: index.count(feature: feature, input.isNaN ? 0 : input.x)) << 16
                     for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
                         let variant = variants[v]
-                        let value: UInt16
+                        let value: UInt32
                         switch variant.kind.pin(input) {
                         case .left?: value = 0
                         case .right?: value = RowWalker.alwaysRight
