@@ -164,7 +164,7 @@ final class LightGBMParityTests: XCTestCase {
     func testSingleRowNodeFormatsMatchReference() throws {
         for c in Self.cases {
             let (model, input, _) = try load(c)
-            XCTAssertTrue(TreeParity.checkRowWalkerFormats(model, input: input, label: c.name), "\(c.name): compact nodes expected")
+            XCTAssertEqual(TreeParity.checkRowWalkerFormats(model, input: input, label: c.name), .compactBlocks, c.name)
         }
     }
 

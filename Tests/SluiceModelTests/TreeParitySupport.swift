@@ -118,19 +118,21 @@ enum TreeParity {
         return stats
     }
 
-    /// Single-row margins of every row through both node formats of `RowWalker` (compact, and the
-    /// wide fallback the fixtures would not otherwise reach), each compared bit for bit with the
-    /// reference evaluator. Returns whether the default build used the compact format.
+    /// Single-row margins of every row through every node format of `RowWalker` (the automatic
+    /// choice, and the fallbacks the small fixtures would not otherwise reach), each compared bit
+    /// for bit with the reference evaluator. Returns the automatic choice.
     @discardableResult
     static func checkRowWalkerFormats(_ model: LoadedModel, input: Fixtures.Table, label: String,
-                                      file: StaticString = #filePath, line: UInt = #line) -> Bool {
+                                      file: StaticString = #filePath, line: UInt = #line) -> RowWalker.Format? {
         let e = model.ensemble
         let rows = input.rows.count
         let k = model.outputCount
         let features = input.flattened
         let reference = model.referenceMargins(features: features, rowCount: rows)
-        for compact in [true, false] {
-            let compiled = CompiledEnsemble(e, compactRowNodes: compact)
+        for format in [nil, RowWalker.Format.compactBreadthFirst, .wide] {
+            // (A format that does not fit would leave single rows to the reference evaluator.)
+            XCTAssertNotNil(RowWalker(e, layout: ColumnLayout(e), format: format), "\(label): \(String(describing: format))", file: file, line: line)
+            let compiled = CompiledEnsemble(e, rowNodes: format)
             var margins = [Double](repeating: .nan, count: rows * k)
             features.withUnsafeBufferPointer { f in
                 margins.withUnsafeMutableBufferPointer { m in
@@ -141,9 +143,9 @@ enum TreeParity {
                 }
             }
             let differing = zip(reference, margins).filter { $0.bitPattern != $1.bitPattern }.count
-            XCTAssertEqual(differing, 0, "\(label): single-row margins (compact \(compact)) differ from the reference", file: file, line: line)
+            XCTAssertEqual(differing, 0, "\(label): single-row margins (\(format.map { "\($0)" } ?? "automatic")) differ from the reference", file: file, line: line)
         }
-        return RowWalker(e, layout: ColumnLayout(e))?.isCompact ?? false
+        return RowWalker(e, layout: ColumnLayout(e))?.format
     }
 
     /// A copy of `model` scoring with `ensemble`.

@@ -73,8 +73,8 @@ struct CompiledEnsemble: Sendable {
     private let variants: [VariantColumn]
     private let categoricalColumns: [(node: Int, byteColumn: Int, layoutColumn: Int)]
 
-    /// `compactRowNodes: false` forces the single-row walker's wide node format (for tests).
-    init(_ e: TreeEnsemble, compactRowNodes: Bool = true) {
+    /// `rowNodes` forces the single-row walker's node format (tests).
+    init(_ e: TreeEnsemble, rowNodes: RowWalker.Format? = nil) {
         ensemble = e
         let layout = ColumnLayout(e)
         self.layout = layout
@@ -170,7 +170,7 @@ struct CompiledEnsemble: Sendable {
         self.ops = ops
         self.opStart = opStart
         self.resultSlot = resultSlot
-        self.walker = RowWalker(e, layout: layout, allowCompact: compactRowNodes)
+        self.walker = RowWalker(e, layout: layout, format: rowNodes)
         self.leafBase = leafBase
         self.leafNode = leafNode
         self.treeTarget = treeTarget

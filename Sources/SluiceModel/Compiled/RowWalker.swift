@@ -1,4 +1,5 @@
-/// Single-row evaluation (the API path): every tree walked from its root, eight trees at a time.
+/// Single-row evaluation (the API path): every tree walked from its root, eight trees at a time
+/// (twelve for the layouts that wait on L2, see `twelveLanes`).
 ///
 /// The row's column values are stored as `bin << 16` and a node's test key as `rank << 16 | low`,
 /// so `value > key` is exactly `bin > rank` whatever the low half holds. Each node's two children
@@ -19,7 +20,8 @@
 ///
 /// Measured on the benchmark models (one process, rounds alternating with the previous walker:
 /// 8-byte nodes, a leaf-ordinal table, leaf sums after the walk): LightGBM 500 × 63 leaves
-/// 8.0 → 5.6 µs/row, XGBoost 300 × depth 6 3.5 → 2.7, XGBoost 500 × depth 8 8.7 → 6.4.
+/// 8.0 → 5.6 µs/row, XGBoost 300 × depth 6 3.5 → 2.7, XGBoost 500 × depth 8 8.7 → 6.4 (→ 5.6
+/// with twelve lanes).
 struct RowWalker: Sendable {
     struct WideNode: Sendable {
         var key: UInt32  // rank << 16 | column
@@ -32,26 +34,43 @@ struct RowWalker: Sendable {
     private let compact: [UInt32]
     private let wide: [WideNode]
     private let roots: [UInt32]
-
-    var isCompact: Bool { !compact.isEmpty }
+    /// Twelve trees at a time instead of eight: for layouts whose walks wait on L2 (breadth-first
+    /// compact, wide), where more independent chains help; cache-line blocks hit L1 mostly and
+    /// gain nothing from more (measured: XGBoost 500 × depth 8, breadth first, −11 %; LightGBM
+    /// 500 × 63 leaves, blocked, within noise either way).
+    private let twelveLanes: Bool
 
     /// Slots per 64-byte cache line (compact format).
     private static let lineSlots = 16
 
+    enum Format: Sendable, Equatable {
+        case compactBlocks, compactBreadthFirst, wide
+    }
+
+    /// The node format and layout chosen.
+    let format: Format
+
     /// Nil when ranks or columns do not fit 16 bits, or a tree has more than 65,536 leaves.
-    /// `allowCompact: false` forces the wide format (tests).
-    init?(_ e: TreeEnsemble, layout: ColumnLayout, allowCompact: Bool = true) {
+    /// `format` forces a node format (tests); by default the first that fits among compact in
+    /// blocks, compact breadth first, and wide.
+    init?(_ e: TreeEnsemble, layout: ColumnLayout, format: Format? = nil) {
         let zero = layout.columns.count
         guard zero < Int(UInt16.max), layout.thresholds.allSatisfy({ $0.count < Int(UInt16.max) - 1 }) else { return nil }
         let ordinals = Self.leafOrdinals(e)
         guard ordinals.allSatisfy({ $0 <= Int(UInt16.max) }) else { return nil }
-        if allowCompact, zero < 256, let (nodes, roots) = Self.compactNodes(e, layout: layout, ordinals: ordinals, blocked: true)
-            ?? Self.compactNodes(e, layout: layout, ordinals: ordinals, blocked: false) {
-            compact = nodes
-            wide = []
-            self.roots = roots
-            return
+        for candidate in [Format.compactBlocks, .compactBreadthFirst] where (format ?? candidate) == candidate && zero < 256 {
+            if let (nodes, roots) = Self.compactNodes(e, layout: layout, ordinals: ordinals, blocked: candidate == .compactBlocks) {
+                compact = nodes
+                wide = []
+                self.roots = roots
+                self.format = candidate
+                twelveLanes = candidate != .compactBlocks
+                return
+            }
         }
+        if let format, format != .wide { return nil }
+        self.format = .wide
+        twelveLanes = true
         let (slots, position, roots) = Self.layOut(e, blocked: false)
         var wide = [WideNode](repeating: WideNode(key: 0, child: 0), count: slots.count)
         for (p, i) in slots.enumerated() where i >= 0 {
@@ -201,6 +220,22 @@ struct RowWalker: Sendable {
         roots.withUnsafeBufferPointer { roots in
             var t = 0
             let count = roots.count
+            if twelveLanes {
+                while t + 12 <= count {
+                    var i0 = roots[t], i1 = roots[t + 1], i2 = roots[t + 2], i3 = roots[t + 3]
+                    var i4 = roots[t + 4], i5 = roots[t + 5], i6 = roots[t + 6], i7 = roots[t + 7]
+                    var i8 = roots[t + 8], i9 = roots[t + 9], i10 = roots[t + 10], i11 = roots[t + 11]
+                    while true {
+                        let moved = step(&i0) &+ step(&i1) &+ step(&i2) &+ step(&i3) &+ step(&i4) &+ step(&i5)
+                            &+ step(&i6) &+ step(&i7) &+ step(&i8) &+ step(&i9) &+ step(&i10) &+ step(&i11)
+                        if moved == 0 { break }
+                    }
+                    visit(t, leaf(i0)); visit(t + 1, leaf(i1)); visit(t + 2, leaf(i2)); visit(t + 3, leaf(i3))
+                    visit(t + 4, leaf(i4)); visit(t + 5, leaf(i5)); visit(t + 6, leaf(i6)); visit(t + 7, leaf(i7))
+                    visit(t + 8, leaf(i8)); visit(t + 9, leaf(i9)); visit(t + 10, leaf(i10)); visit(t + 11, leaf(i11))
+                    t += 12
+                }
+            }
             while t + 8 <= count {
                 var i0 = roots[t], i1 = roots[t + 1], i2 = roots[t + 2], i3 = roots[t + 3]
                 var i4 = roots[t + 4], i5 = roots[t + 5], i6 = roots[t + 6], i7 = roots[t + 7]
