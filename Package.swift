@@ -9,7 +9,8 @@ import PackageDescription
 //   SluiceRedis             hiredis adapter             -> CHiredis
 //   SluiceEngine            topology, pipeline, routing -> Core, Model, Kafka, Redis
 //   SluiceGenerator         synthetic traffic for the demo, tests and load tests -> Core
-//   sluice (SluiceCLI)      command line                -> Engine
+//   SluiceServer            HTTP: /metrics (Prometheus), /healthz, /readyz (SwiftNIO)
+//   sluice (SluiceCLI)      command line                -> Engine, Server
 //   SluiceTestSupport       private Tansu/Redis processes for tests and test tools
 //   SluiceChaos             the exactly-once chaos test (kill -9, verify) -> Engine, Generator, TestSupport
 //   sluice-chaos            its command line (loadtest/chaos/run)
@@ -26,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
     ],
     targets: [
         .systemLibrary(
@@ -65,15 +69,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "SluiceServer",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceEngine", "SluiceGenerator",
+                "SluiceEngine", "SluiceGenerator", "SluiceServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(

@@ -1,8 +1,11 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import SluiceEngine
+import SluiceServer
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,14 +23,38 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Create the topology's topics first when they do not exist.")
     var createTopics = false
 
+    @Option(help: "Serve /metrics (Prometheus), /healthz and /readyz on this port (overrides metrics.port / SLUICE_METRICS_PORT).")
+    var metricsPort: Int?
+
     func run() async throws {
         let (topology, config) = try engine.load()
         let logger = Logger(label: "sluice.run")
         if createTopics { try TopicsCommand.create(topology: topology, config: config, logger: logger) }
+        // Metrics handles bind to the factory at creation: bootstrap before the pipeline exists.
+        var registry: PrometheusCollectorRegistry?
+        if metricsPort ?? config.metricsPort != nil {
+            let collectors = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: collectors)
+            factory.defaultDurationHistogramBuckets = [
+                .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500), .seconds(1),
+                .seconds(2), .seconds(5), .seconds(10), .seconds(30),
+            ]
+            factory.defaultValueHistogramBuckets = [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000]
+            MetricsSystem.bootstrap(factory)
+            registry = collectors
+        }
         let pipeline = try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: exitAtEnd, maxRecords: maxRecords), logger: logger)
         let service = PipelineService(pipeline: pipeline, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let registry, let port = metricsPort ?? config.metricsPort {
+            let server = OperationsServer(port: port, registry: registry, isReady: { pipeline.isReady }, logger: logger)
+            services.append(.init(service: server))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

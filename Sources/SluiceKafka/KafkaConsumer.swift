@@ -209,6 +209,25 @@ public final class KafkaConsumer: @unchecked Sendable {
         guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.consume, pause ? "pause" : "resume", response: result) }
     }
 
+    /// Records between this consumer's position and the high watermark of each assigned
+    /// partition, from librdkafka's cached fetch state (no broker round trip); partitions
+    /// without a known position or watermark yet are left out.
+    public func lag() -> [TopicPartition: Int64] {
+        let assigned = assignment
+        guard !assigned.isEmpty else { return [:] }
+        let list = PartitionList.make(assigned.map { TopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: Int64(RD_KAFKA_OFFSET_INVALID)) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_position(client.handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return [:] }
+        var result: [TopicPartition: Int64] = [:]
+        for entry in PartitionList.read(list) where entry.offset >= 0 {
+            var low: Int64 = -1
+            var high: Int64 = -1
+            guard rd_kafka_get_watermark_offsets(client.handle, entry.topic, entry.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
+            result[TopicPartition(topic: entry.topic, partition: entry.partition)] = max(0, high - entry.offset)
+        }
+        return result
+    }
+
     /// The consumer group metadata, for `KafkaProducer.sendOffsetsToTransaction`. Caller destroys.
     func groupMetadata() -> OpaquePointer? { rd_kafka_consumer_group_metadata(client.handle) }
 

@@ -211,3 +211,23 @@ let socketStreamType = Int32(SOCK_STREAM.rawValue)
 #else
 let socketStreamType = SOCK_STREAM
 #endif
+
+/// A minimal HTTP/1.1 GET over a fresh connection (`Connection: close`), for probing a process's
+/// endpoints in tests: the status code and body, or nil when nothing answers.
+public func httpGet(host: String = "127.0.0.1", port: Int, path: String, timeout: Duration = .seconds(5)) -> (status: Int, body: String)? {
+    guard let fd = connectTCP(host: host, port: port, timeout: timeout) else { return nil }
+    defer { close(fd) }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+    guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        response += chunk[0..<count]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard let headerEnd = text.range(of: "\r\n\r\n"),
+          let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap({ Int($0) }) else { return nil }
+    return (status, String(text[headerEnd.upperBound...]))
+}

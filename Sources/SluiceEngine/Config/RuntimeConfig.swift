@@ -11,7 +11,8 @@ import Yams
 /// - `SLUICE_REDIS_URL`, `SLUICE_REDIS_KEY_PREFIX`;
 /// - `SLUICE_BATCH_SIZE`, `SLUICE_POLL_TIMEOUT_MS`, `SLUICE_LOG_LEVEL`;
 /// - `SLUICE_DELIVERY` (`exactly_once` | `at_least_once`), `SLUICE_COMMIT_INTERVAL_MS`,
-///   `SLUICE_COMMIT_MAX_RECORDS`, `SLUICE_INSTANCE_ID`, `SLUICE_TRANSACTION_LOG_LENGTH`.
+///   `SLUICE_COMMIT_MAX_RECORDS`, `SLUICE_INSTANCE_ID`, `SLUICE_TRANSACTION_LOG_LENGTH`;
+/// - `SLUICE_METRICS_PORT` (the `/metrics`, `/healthz`, `/readyz` endpoint; unset: off).
 public struct RuntimeConfig: Sendable {
     /// What a crash may do to outputs and state (docs/exactly-once.md).
     public enum Delivery: String, Sendable {
@@ -44,6 +45,8 @@ public struct RuntimeConfig: Sendable {
     /// with SIGKILL right after its N-th transaction commits, before Redis is written — the
     /// worst moment for exactly-once, which the chaos tests use.
     public var crashAfterCommit: Int?
+    /// Port of the operations endpoint (`/metrics`, `/healthz`, `/readyz`); nil: not served.
+    public var metricsPort: Int?
 
     public struct LoadError: Error, CustomStringConvertible {
         public let description: String
@@ -79,10 +82,14 @@ public struct RuntimeConfig: Sendable {
         var kafka: [String: String]?
         var redis: Redis?
         var pipeline: Pipeline?
+        struct Metrics: Decodable {
+            var port: Int?
+        }
         var logLevel: String?
         var instanceID: String?
+        var metrics: Metrics?
         enum CodingKeys: String, CodingKey {
-            case kafka, redis, pipeline
+            case kafka, redis, pipeline, metrics
             case instanceID = "instance_id"
             case logLevel = "log_level"
         }
@@ -132,6 +139,12 @@ public struct RuntimeConfig: Sendable {
         if let level = environment["SLUICE_LOG_LEVEL"] { config.logLevel = level }
         config.instanceID = environment["SLUICE_INSTANCE_ID"] ?? file.instanceID ?? "0"
         config.crashAfterCommit = environment["SLUICE_FAULT_CRASH_AFTER_COMMIT"].flatMap { Int($0) }
+        if let text = environment["SLUICE_METRICS_PORT"] {
+            guard let port = Int(text), (0...65535).contains(port) else { throw LoadError(description: "SLUICE_METRICS_PORT=\(text) is not a port") }
+            config.metricsPort = port
+        } else {
+            config.metricsPort = file.metrics?.port
+        }
         let delivery = environment["SLUICE_DELIVERY"] ?? file.pipeline?.delivery ?? Delivery.exactlyOnce.rawValue
         guard let mode = Delivery(rawValue: delivery) else {
             throw LoadError(description: "pipeline.delivery must be exactly_once or at_least_once, not \(delivery)")

@@ -67,6 +67,7 @@ extension StreamPipeline {
             if transaction.needsResync { try resync(stop: stop) }
             let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
             try throwDeferredError()
+            sampleOperationalMetrics(batchSize: records.count)
             // Records fetched before a pending re-positioning are read again after it.
             if transaction.needsResync { continue }
             if records.isEmpty {
@@ -89,6 +90,7 @@ extension StreamPipeline {
             }
         }
         try commit(stop: stop)
+        setReady(false)
         consumer.close()
         try throwDeferredError()
         logger.info("pipeline stopped", metadata: [
@@ -124,15 +126,14 @@ extension StreamPipeline {
                 if record.offset < end { replayed.append(record) } else { live.append(record) }
             }
         }
-        let decodedLive = decode(live)
-        let decodedReplayed = decode(replayed)
+        let (decodedLive, decodedReplayed) = metrics.timed(.decode) { (decode(live), decode(replayed)) }
 
         var entities: [String: StoredEntity] = [:]
         let users = decodedReplayed.users + decodedLive.users
         let missing = users.filter { transaction.pending[$0] == nil }
         let loaded: [String: StoredEntity]
         do {
-            loaded = try store.loadStored(missing)
+            loaded = try metrics.timed(.featureRead) { try store.loadStored(missing) }
         } catch let error as RedisError where error.isTransient {
             logger.warning("Redis unavailable while loading state: aborting and pausing", metadata: ["error": "\(error)"])
             try abort(reason: "Redis unavailable")
@@ -158,11 +159,13 @@ extension StreamPipeline {
             entity.applied[record.partition] = record.offset
             entities[event.userID] = entity
             statistics.recordsRecovered += 1
+            metrics.recovered.increment()
         }
 
         if !live.isEmpty {
             var states = [String: EntityState](uniqueKeysWithValues: decodedLive.users.map { ($0, entities[$0]!.state) })
-            let batch = scorer.process(decodedLive.events, states: &states)
+            var batch = metrics.timed(.features) { topology.computeFeatures(decodedLive.events, states: &states) }
+            metrics.timed(.score) { scorer.score(&batch) }
             for (index, record) in live.enumerated() where decodedLive.outcomes[index] >= 0 {
                 let user = decodedLive.events[decodedLive.outcomes[index]].userID
                 entities[user]!.applied[record.partition] = record.offset
@@ -171,7 +174,7 @@ extension StreamPipeline {
             do {
                 if !transaction.isOpen { try beginTransaction() }
                 let header = KafkaHeader(name: "sluice.txn", string: currentTransactionName)
-                try emitOutputs(live, decodedLive, batch, extraHeaders: [header])
+                try metrics.timed(.produce) { try emitOutputs(live, decodedLive, batch, extraHeaders: [header]) }
             } catch let error as KafkaError {
                 try handleTransactionFailure(error, inCallback: false)
                 return
@@ -183,6 +186,7 @@ extension StreamPipeline {
             }
             transaction.recordCount += live.count
             statistics.recordsIn += live.count
+            metrics.eventsIn.increment(by: live.count)
         }
         for (user, entity) in entities { transaction.pending[user] = entity }
         for record in records {
@@ -224,17 +228,20 @@ extension StreamPipeline {
             }
             let offsets = transaction.ranges.map { TopicPartitionOffset(topic: topology.inputTopic, partition: $0.key, offset: $0.value.next) }
             do {
-                try retrying("send_offsets_to_transaction") {
-                    try producer.sendOffsetsToTransaction(offsets, consumer: consumer, timeoutMs: config.flushTimeoutMs)
+                try metrics.timed(.commit) {
+                    try retrying("send_offsets_to_transaction") {
+                        try producer.sendOffsetsToTransaction(offsets, consumer: consumer, timeoutMs: config.flushTimeoutMs)
+                    }
+                    try retrying("commit_transaction") { try producer.commitTransaction(timeoutMs: config.flushTimeoutMs) }
                 }
-                try retrying("commit_transaction") { try producer.commitTransaction(timeoutMs: config.flushTimeoutMs) }
             } catch let error as KafkaError {
                 try handleTransactionFailure(error, inCallback: stop == nil)
                 return
             }
             transaction.isOpen = false
             statistics.transactionsCommitted += 1
-            statistics.recordCommitted(timestamps: transaction.timestamps)
+            metrics.committed.increment()
+            recordCommitted(timestamps: transaction.timestamps)
             if statistics.transactionsCommitted == config.crashAfterCommit {
                 logger.warning("fault injection: SIGKILL after commit \(statistics.transactionsCommitted), before the Redis write")
                 kill(getpid(), SIGKILL)
@@ -282,6 +289,7 @@ extension StreamPipeline {
             }
             transaction.isOpen = false
             statistics.transactionsAborted += 1
+            metrics.aborted.increment()
         }
         transaction.pending.removeAll()
         transaction.ranges = [:]
@@ -294,8 +302,10 @@ extension StreamPipeline {
         guard !transaction.pending.isEmpty else { return }
         while true {
             do {
-                statistics.fencedWrites += try store.saveFenced(transaction.pending.map { (userID: $0.key, entity: $0.value) })
-                try store.advanceAppliedPositions(topic: topology.inputTopic, transaction.positions)
+                try metrics.timed(.redisFlush) {
+                    statistics.fencedWrites += try store.saveFenced(transaction.pending.map { (userID: $0.key, entity: $0.value) })
+                    try store.advanceAppliedPositions(topic: topology.inputTopic, transaction.positions)
+                }
                 transaction.pending.removeAll(keepingCapacity: true)
                 return
             } catch let error as RedisError where error.isTransient {
@@ -316,6 +326,8 @@ extension StreamPipeline {
     /// rebalances stay served) until Redis answers again; partitions are re-positioned after.
     private func waitForRedis(stop: StopSignal) throws {
         statistics.redisOutages += 1
+        metrics.redisOutages.increment()
+        setReady(false)
         try consumer.pause(consumer.assignment)
         var delay = 0.05
         while !redisAnswers() {
@@ -326,6 +338,7 @@ extension StreamPipeline {
         }
         try consumer.resume(consumer.assignment)
         transaction.needsResync = true
+        setReady(true)
         logger.info("Redis is back: resuming")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import SluiceCore
 import SluiceKafka
 import SluiceRedis
@@ -44,7 +45,15 @@ public final class StreamPipeline: @unchecked Sendable {
     let producer: KafkaProducer
     let store: RedisFeatureStore
     let scorer: EventScorer
+    let metrics: PipelineMetrics
     private let decoder = EventDecoder()
+    private let ready = Atomic<Bool>(false)
+    private var lastLagSample: UInt64 = 0
+    private var reconnectsSeen = 0
+
+    /// True while partitions are assigned and Redis answers (the `/readyz` probe). Any thread.
+    public var isReady: Bool { ready.load(ordering: .relaxed) }
+    func setReady(_ value: Bool) { ready.store(value, ordering: .relaxed) }
     var statistics = RunStatistics()
     private var inputPartitionCount = 0
     /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
@@ -74,6 +83,7 @@ public final class StreamPipeline: @unchecked Sendable {
         let redis = try RedisConnection(configuration: try RedisConfiguration(url: config.redisURL), logger: logger)
         store = RedisFeatureStore(connection: redis, topology: topology, keyPrefix: config.keyPrefix)
         scorer = EventScorer(topology: topology, model: try ScoringModel(topology: topology))
+        metrics = PipelineMetrics(topologyName: topology.name, modelVersion: scorer.model.version)
         if config.delivery == .exactlyOnce {
             installTransactionalRebalanceHandling()
         } else {
@@ -106,6 +116,7 @@ public final class StreamPipeline: @unchecked Sendable {
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
             let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
+            sampleOperationalMetrics(batchSize: records.count)
             if records.isEmpty {
                 producer.poll()
                 if options.exitAtEnd && reachedEnd() { break }
@@ -176,6 +187,24 @@ public final class StreamPipeline: @unchecked Sendable {
         statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
     }
 
+    /// After each poll: consumer lag (at most once a second), Redis reconnects, readiness.
+    func sampleOperationalMetrics(batchSize: Int) {
+        if batchSize > 0 { metrics.batchRecords.record(batchSize) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if now - lastLagSample >= 1_000_000_000 {
+            lastLagSample = now
+            metrics.recordLag(consumer.lag())
+            // An idle pipeline would not notice Redis going away: probe it once a second.
+            let redisAnswers = (try? store.connection.execute(["PING"])) != nil
+            setReady(redisAnswers && !consumer.assignment.isEmpty)
+        }
+        let reconnects = store.connection.reconnectCount
+        if reconnects > reconnectsSeen {
+            metrics.redisReconnects.increment(by: reconnects - reconnectsSeen)
+            reconnectsSeen = reconnects
+        }
+    }
+
     /// Validated events of one polled batch, index-aligned with the records.
     struct DecodedBatch {
         var events: [Event] = []
@@ -227,6 +256,7 @@ public final class StreamPipeline: @unchecked Sendable {
                         headers: DeadLetter.headers(original: record.headers, rejection: rejection, source: source) + extraHeaders)
                 }
                 statistics.deadLettered += 1
+                metrics.deadLettered.increment()
                 continue
             }
             let event = decoded.events[eventIndex]
@@ -246,22 +276,27 @@ public final class StreamPipeline: @unchecked Sendable {
             if late && options.writeLateEvents {
                 try producer.produce(topic: topology.lateTopic, key: record.key, value: record.value ?? [], headers: record.headers + source.headers + extraHeaders)
             }
-            if late { statistics.late += 1 }
+            if late {
+                statistics.late += 1
+                metrics.late.increment()
+            }
             statistics.decisions += 1
             statistics.byDecision[decision, default: 0] += 1
+            metrics.decided[decision]!.increment()
         }
     }
 
     /// At-least-once (and replay): one poll batch, outputs delivered and state saved before
     /// the offsets are committed.
     private func processBatch(_ records: [KafkaRecord], stop: StopSignal, commit: Bool) throws {
-        let decoded = decode(records)
-        var states = try withRedisRetry(stop: stop, "load state") { try store.load(decoded.users) }
-        let batch = scorer.process(decoded.events, states: &states)
-        try emitOutputs(records, decoded, batch)
+        let decoded = metrics.timed(.decode) { decode(records) }
+        var states = try metrics.timed(.featureRead) { try withRedisRetry(stop: stop, "load state") { try store.load(decoded.users) } }
+        var batch = metrics.timed(.features) { topology.computeFeatures(decoded.events, states: &states) }
+        metrics.timed(.score) { scorer.score(&batch) }
+        try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) }
 
         let touched = decoded.users.map { (userID: $0, state: states[$0]!) }
-        try withRedisRetry(stop: stop, "save state") { try store.save(touched) }
+        try metrics.timed(.redisFlush) { try withRedisRetry(stop: stop, "save state") { try store.save(touched) } }
         try producer.flush(timeoutMs: config.flushTimeoutMs)
         var next: [TopicPartition: Int64] = [:]
         for record in records {
@@ -269,11 +304,22 @@ public final class StreamPipeline: @unchecked Sendable {
             next[partition] = max(next[partition] ?? 0, record.offset + 1)
         }
         if commit {
-            try consumer.commit(next.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
+            try metrics.timed(.commit) {
+                try consumer.commit(next.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
+            }
         }
-        statistics.recordCommitted(timestamps: records.compactMap(\.timestamp))
+        recordCommitted(timestamps: records.compactMap(\.timestamp))
         statistics.recordsIn += records.count
+        metrics.eventsIn.increment(by: records.count)
         statistics.batches += 1
+    }
+
+    /// Outputs of records with these timestamps (ms) are durable now: latency into the run
+    /// summary and the `sluice_event_to_decision_seconds` histogram.
+    func recordCommitted(timestamps: [Int64]) {
+        statistics.recordCommitted(timestamps: timestamps)
+        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000)
+        for timestamp in timestamps { metrics.eventToDecision.recordMilliseconds(max(0, wallNow - timestamp)) }
     }
 
     /// Runs a Redis operation, retrying connection failures with backoff until it succeeds or

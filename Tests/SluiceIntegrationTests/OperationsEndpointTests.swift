@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import SluiceGenerator
+import SluiceKafka
+import SluiceTestSupport
+import XCTest
+
+/// `sluice run --metrics-port`: the Prometheus endpoint counts exactly what the pipeline did,
+/// and the health and readiness probes answer, on the real binary against Tansu and Redis.
+final class OperationsEndpointTests: XCTestCase {
+    func testMetricsCountWhatWasProcessedAndProbesAnswer() throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else { return XCTFail("sluice binary not found at \(binary)") }
+        let broker = try TansuTestBroker()
+        let redis = try RedisTestServer()
+        try broker.createTopics(["events", "decisions", "events-dlq", "events-late"], partitions: 2)
+        var options = TrafficGenerator.Options()
+        options.events = 3000
+        options.users = 200
+        options.seed = 9
+        let generated = TrafficGenerator(options: options).generate()
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(broker.clientProperties), logger: Logger(label: "test"))
+        for record in generated { try producer.produce(topic: "events", key: Array(record.key.utf8), value: record.value) }
+        try producer.flush(timeoutMs: 30_000)
+
+        let port = findFreeTCPPort()
+        var environment = ["SLUICE_REDIS_URL": redis.url, "SLUICE_KAFKA_GROUP_ID": "sluice-metrics-test", "SLUICE_LOG_LEVEL": "info"]
+        for (key, value) in broker.clientProperties {
+            environment["SLUICE_KAFKA_" + key.uppercased().replacingOccurrences(of: ".", with: "_")] = value
+        }
+        let directory = NSTemporaryDirectory() + "sluice-metrics-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = try ManagedProcess(
+            executable: binary, arguments: ["run", "--topology", repositoryRoot + "/topologies/returns-fraud.yaml", "--metrics-port", String(port)],
+            environment: environment, logFile: directory + "/sluice.log")
+        defer { process.stop() }
+
+        /// Sum of every sample whose series starts with `series` (a name, or a name with labels).
+        func metric(_ text: String, _ series: String) -> Double {
+            text.split(separator: "\n").filter { !$0.hasPrefix("#") && ($0.hasPrefix(series + " ") || $0.hasPrefix(series + "{") || ($0.hasPrefix(series) && series.contains("{"))) }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        }
+        var scraped = ""
+        try process.waitUntil(timeout: .seconds(60), what: "every event counted in /metrics") {
+            guard let response = httpGet(port: port, path: "/metrics"), response.status == 200 else { return false }
+            scraped = response.body
+            return metric(scraped, "sluice_events_in_total") >= Double(generated.count)
+                && metric(scraped, "sluice_transactions_total{outcome=\"committed\"") > 0
+                && scraped.contains("sluice_consumer_lag{")
+        }
+        let malformed = generated.filter(\.isMalformed).count
+        XCTAssertEqual(metric(scraped, "sluice_events_in_total"), Double(generated.count))
+        XCTAssertEqual(metric(scraped, "sluice_decisions_total"), Double(generated.count - malformed))
+        XCTAssertEqual(metric(scraped, "sluice_dead_letters_total"), Double(malformed))
+        XCTAssertGreaterThan(metric(scraped, "sluice_transactions_total{outcome=\"committed\""), 0, scraped)
+        XCTAssertTrue(scraped.contains("sluice_stage_duration_seconds_bucket{stage=\"score\""), "per-stage histograms missing")
+        XCTAssertTrue(scraped.contains("sluice_model_info{"), "model version missing")
+        XCTAssertTrue(scraped.contains("sluice_consumer_lag{"), "consumer lag missing")
+        XCTAssertEqual(httpGet(port: port, path: "/healthz")?.status, 200)
+        XCTAssertEqual(httpGet(port: port, path: "/readyz")?.status, 200, "assigned and Redis up, so ready")
+        XCTAssertEqual(httpGet(port: port, path: "/nope")?.status, 404)
+
+        redis.stop()
+        try process.waitUntil(timeout: .seconds(30), what: "/readyz to report Redis down") {
+            httpGet(port: port, path: "/readyz")?.status == 503
+        }
+    }
+}
