@@ -46,10 +46,13 @@ public struct PipelineMetrics: Sendable {
     }
 
     /// Consumer lag per assigned partition (high watermark minus position, from librdkafka's
-    /// cached fetch state, so it costs no broker round trip).
-    func recordLag(_ lag: [TopicPartition: Int64]) {
-        for (partition, value) in lag {
-            Gauge(label: "sluice_consumer_lag", dimensions: [("topic", partition.topic), ("partition", String(partition.partition))]).record(value)
+    /// cached fetch state, so it costs no broker round trip). Partitions reported before and
+    /// not in `lag` now (revoked) drop to 0, so the group's instances never count one twice.
+    /// Returns the partitions reported, to pass as `previous` next time.
+    func recordLag(_ lag: [TopicPartition: Int64], previous: Set<TopicPartition>) -> Set<TopicPartition> {
+        for partition in previous.union(lag.keys) {
+            Gauge(label: "sluice_consumer_lag", dimensions: [("topic", partition.topic), ("partition", String(partition.partition))]).record(lag[partition] ?? 0)
         }
+        return Set(lag.keys)
     }
 }

@@ -50,6 +50,7 @@ public final class StreamPipeline: @unchecked Sendable {
     private let ready = Atomic<Bool>(false)
     private var lastLagSample: UInt64 = 0
     private var reconnectsSeen = 0
+    private var lagPartitions: Set<TopicPartition> = []
 
     /// True while partitions are assigned and Redis answers (the `/readyz` probe). Any thread.
     public var isReady: Bool { ready.load(ordering: .relaxed) }
@@ -193,7 +194,7 @@ public final class StreamPipeline: @unchecked Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         if now - lastLagSample >= 1_000_000_000 {
             lastLagSample = now
-            metrics.recordLag(consumer.lag())
+            lagPartitions = metrics.recordLag(consumer.lag(), previous: lagPartitions)
             // An idle pipeline would not notice Redis going away: probe it once a second.
             let redisAnswers = (try? store.connection.execute(["PING"])) != nil
             setReady(redisAnswers && !consumer.assignment.isEmpty)
@@ -326,10 +327,18 @@ public final class StreamPipeline: @unchecked Sendable {
     /// the pipeline is stopped (then the batch is abandoned uncommitted and will be re-read).
     func withRedisRetry<T>(stop: StopSignal, _ what: String, _ body: () throws -> T) throws -> T {
         var delay = 0.05
+        var outage = false
+        defer { if outage { setReady(true) } }
         while true {
             do {
                 return try body()
             } catch let error as RedisError where error.isTransient {
+                if !outage {
+                    outage = true
+                    statistics.redisOutages += 1
+                    metrics.redisOutages.increment()
+                    setReady(false)
+                }
                 if stop.isStopped { throw Failure(description: "stopped while Redis was unavailable (\(what)): \(error)") }
                 logger.warning("Redis unavailable, retrying", metadata: ["operation": "\(what)", "error": "\(error)", "retry_in_s": "\(delay)"])
                 Thread.sleep(forTimeInterval: delay)
