@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceGenerator
 import SluiceKafka
 
 /// A Tansu broker (Kafka-compatible, memory storage) on a free loopback port, for one test
@@ -88,3 +89,22 @@ public let repositoryRoot: String = {
     for _ in 0..<3 { url.deleteLastPathComponent() }
     return url.path
 }()
+
+extension TansuTestBroker {
+    /// Produces `records` to `topic`, keyed by user, and waits for every delivery.
+    public func produce(_ records: [TrafficGenerator.Record], to topic: String) throws {
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(clientProperties), logger: Logger(label: "test.producer"))
+        for record in records { try producer.produce(topic: topic, key: Array(record.key.utf8), value: record.value) }
+        try producer.flush(timeoutMs: 30_000)
+    }
+
+    /// Environment for a `sluice run` child process: this broker's client settings as
+    /// `SLUICE_KAFKA_*` variables, plus Redis and the consumer group.
+    public func sluiceEnvironment(redisURL: String, groupID: String) -> [String: String] {
+        var environment = ["SLUICE_REDIS_URL": redisURL, "SLUICE_KAFKA_GROUP_ID": groupID, "SLUICE_LOG_LEVEL": "info"]
+        for (key, value) in clientProperties {
+            environment["SLUICE_KAFKA_" + key.uppercased().replacingOccurrences(of: ".", with: "_")] = value
+        }
+        return environment
+    }
+}

@@ -19,15 +19,10 @@ final class OperationsEndpointTests: XCTestCase {
         options.users = 200
         options.seed = 9
         let generated = TrafficGenerator(options: options).generate()
-        let producer = try KafkaProducer(configuration: KafkaConfiguration(broker.clientProperties), logger: Logger(label: "test"))
-        for record in generated { try producer.produce(topic: "events", key: Array(record.key.utf8), value: record.value) }
-        try producer.flush(timeoutMs: 30_000)
+        try broker.produce(generated, to: "events")
 
         let port = findFreeTCPPort()
-        var environment = ["SLUICE_REDIS_URL": redis.url, "SLUICE_KAFKA_GROUP_ID": "sluice-metrics-test", "SLUICE_LOG_LEVEL": "info"]
-        for (key, value) in broker.clientProperties {
-            environment["SLUICE_KAFKA_" + key.uppercased().replacingOccurrences(of: ".", with: "_")] = value
-        }
+        let environment = broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-metrics-test")
         let directory = NSTemporaryDirectory() + "sluice-metrics-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let process = try ManagedProcess(

@@ -20,20 +20,11 @@ final class RunCommandShutdownTests: XCTestCase {
         options.users = 200
         options.seed = 5
         let generated = TrafficGenerator(options: options).generate()
-        let producer = try KafkaProducer(configuration: KafkaConfiguration(broker.clientProperties), logger: Logger(label: "test"))
-        for record in generated { try producer.produce(topic: "events", key: Array(record.key.utf8), value: record.value) }
-        try producer.flush(timeoutMs: 30_000)
+        try broker.produce(generated, to: "events")
 
-        var environment = [
-            "SLUICE_REDIS_URL": redis.url,
-            "SLUICE_KAFKA_GROUP_ID": "sluice-shutdown-test",
-            // Small batches and a slow poll keep the run going long enough to be interrupted.
-            "SLUICE_BATCH_SIZE": "50",
-            "SLUICE_LOG_LEVEL": "info",
-        ]
-        for (key, value) in broker.clientProperties {
-            environment["SLUICE_KAFKA_" + key.uppercased().replacingOccurrences(of: ".", with: "_")] = value
-        }
+        var environment = broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-shutdown-test")
+        // Small batches keep the run going long enough to be interrupted.
+        environment["SLUICE_BATCH_SIZE"] = "50"
         let directory = NSTemporaryDirectory() + "sluice-shutdown-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
