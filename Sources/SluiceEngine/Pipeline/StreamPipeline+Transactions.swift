@@ -10,6 +10,9 @@ struct TransactionState {
     /// Entity states changed since the last Redis flush: by the open transaction, or re-applied
     /// from records an earlier owner committed. Dropping it is always safe if a resync follows.
     var pending: [String: StoredEntity] = [:]
+    /// Committed state of entities of partitions owned since the last resync: what Redis holds
+    /// once the flusher's queue is written. Read before Redis, so hot entities are only written.
+    var committed: [String: StoredEntity] = [:]
     var isOpen = false
     var openedAtNanos: UInt64 = 0
     var recordCount = 0
@@ -60,6 +63,8 @@ extension StreamPipeline {
     }
 
     func runTransactional(stop: StopSignal) throws -> RunStatistics {
+        // On an error exit, queued writes are dropped: the next start re-applies them from the log.
+        defer { flusher?.shutdown(discard: true) }
         try producer.initTransactions(timeoutMs: config.flushTimeoutMs)
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
@@ -90,9 +95,11 @@ extension StreamPipeline {
             }
         }
         try commit(stop: stop)
+        try drainFlusher(stop: stop)
         setReady(false)
         consumer.close()
         try throwDeferredError()
+        statistics.fencedWrites = flusher?.fencedWrites ?? 0
         logger.info("pipeline stopped", metadata: [
             "records": "\(statistics.recordsIn)", "transactions": "\(statistics.transactionsCommitted)",
             "aborted": "\(statistics.transactionsAborted)", "recovered": "\(statistics.recordsRecovered)",
@@ -130,7 +137,7 @@ extension StreamPipeline {
 
         var entities: [String: StoredEntity] = [:]
         let users = decodedReplayed.users + decodedLive.users
-        let missing = users.filter { transaction.pending[$0] == nil }
+        let missing = users.filter { transaction.pending[$0] == nil && transaction.committed[$0] == nil }
         let loaded: [String: StoredEntity]
         do {
             loaded = try metrics.timed(.featureRead) { try store.loadStored(missing) }
@@ -141,7 +148,7 @@ extension StreamPipeline {
             return
         }
         for user in users {
-            if let entity = transaction.pending[user] ?? loaded[user] {
+            if let entity = transaction.pending[user] ?? transaction.committed[user] ?? loaded[user] {
                 entities[user] = entity
             } else {
                 entities[user] = StoredEntity(state: topology.engine.emptyState())
@@ -212,7 +219,7 @@ extension StreamPipeline {
 
     // MARK: Commit, abort, Redis flush
 
-    /// Commits the open transaction (if any), then writes the pending state to Redis.
+    /// Commits the open transaction (if any), then hands the pending state to the flusher.
     /// `stop` nil: called from a rebalance callback, where nothing may wait for Redis.
     func commit(stop: StopSignal?) throws {
         if transaction.isOpen {
@@ -247,7 +254,7 @@ extension StreamPipeline {
                 kill(getpid(), SIGKILL)
             }
         }
-        try flushPending(stop: stop)
+        try handOverToFlusher(stop: stop)
     }
 
     /// Retries an operation librdkafka calls retriable (e.g. coordinator moving), a few times.
@@ -297,28 +304,39 @@ extension StreamPipeline {
         transaction.needsResync = true
     }
 
-    /// Writes every pending entity (fenced) and then the applied positions.
-    private func flushPending(stop: StopSignal?) throws {
-        guard !transaction.pending.isEmpty else { return }
-        while true {
-            do {
-                try metrics.timed(.redisFlush) {
-                    statistics.fencedWrites += try store.saveFenced(transaction.pending.map { (userID: $0.key, entity: $0.value) })
-                    try store.advanceAppliedPositions(topic: topology.inputTopic, transaction.positions)
-                }
-                transaction.pending.removeAll(keepingCapacity: true)
-                return
-            } catch let error as RedisError where error.isTransient {
-                guard let stop else {
-                    // Inside a rebalance: the committed state is re-applied from the log later.
-                    logger.warning("Redis unavailable during rebalance: state will be recovered", metadata: ["error": "\(error)"])
-                    transaction.pending.removeAll()
-                    transaction.needsResync = true
-                    return
-                }
-                logger.warning("Redis unavailable after commit: waiting", metadata: ["error": "\(error)"])
+    /// Moves the (now committed) pending state into the in-memory cache and queues its Redis
+    /// write. Inside a rebalance callback (`stop` nil) nothing may wait for Redis: if the queue
+    /// is full of a failing write, the state is dropped and a resync rebuilds it from the log.
+    private func handOverToFlusher(stop: StopSignal?) throws {
+        guard !transaction.pending.isEmpty, let flusher else { return }
+        let job = StateFlusher.Job(entities: transaction.pending.map { (userID: $0.key, entity: $0.value) }, positions: transaction.positions)
+        for (user, entity) in transaction.pending { transaction.committed[user] = entity }
+        transaction.pending.removeAll(keepingCapacity: true)
+        do {
+            try flusher.enqueue(job) {
+                guard flusher.isRetrying else { return }
+                guard let stop else { throw RedisError(.connectionFailed, "Redis unavailable during a rebalance") }
                 try waitForRedis(stop: stop)
             }
+        } catch let error as RedisError where stop == nil {
+            logger.warning("state write dropped during rebalance: it is re-applied from the log", metadata: ["error": "\(error)"])
+            transaction.committed.removeAll()
+            transaction.needsResync = true
+            return
+        }
+        if transaction.committed.count > config.stateCacheEntries {
+            // Evicted entries are read back from Redis, so Redis must hold them first.
+            try drainFlusher(stop: stop)
+            transaction.committed.removeAll()
+        }
+    }
+
+    /// Waits until Redis holds every committed state (pausing and polling during an outage).
+    func drainFlusher(stop: StopSignal?) throws {
+        guard let flusher else { return }
+        try flusher.drain {
+            guard flusher.isRetrying, let stop else { return }
+            try waitForRedis(stop: stop)
         }
     }
 
@@ -378,6 +396,8 @@ extension StreamPipeline {
     /// Aborts what is open and starts every assigned partition again from its state in Redis.
     private func resync(stop: StopSignal) throws {
         if transaction.isOpen || !transaction.pending.isEmpty { try abort(reason: "re-positioning partitions") }
+        try drainFlusher(stop: stop)
+        transaction.committed.removeAll()
         let assigned = consumer.assignment.filter { $0.topic == topology.inputTopic }
         var starts: [TopicPartition: Int64]? = nil
         while starts == nil {
@@ -465,9 +485,14 @@ extension StreamPipeline {
                 transaction.deferredError = error
             }
         }
-        for partition in partitions where partition.topic == topology.inputTopic {
-            transaction.recoveryEnd[partition.partition] = nil
-            transaction.positions[partition.partition] = nil
+        let revoked = Set(partitions.filter { $0.topic == topology.inputTopic }.map(\.partition))
+        for partition in revoked {
+            transaction.recoveryEnd[partition] = nil
+            transaction.positions[partition] = nil
         }
+        // Their next owner may change them: never read them from memory again.
+        transaction.committed = transaction.committed.filter { $0.value.applied.keys.allSatisfy { !revoked.contains($0) } }
+        // Not required for correctness (late writes are fenced), but spares the next owner a replay.
+        _ = try? flusher?.drain(timeout: .seconds(5))
     }
 }

@@ -46,6 +46,8 @@ public final class StreamPipeline: @unchecked Sendable {
     let store: RedisFeatureStore
     let scorer: EventScorer
     let metrics: PipelineMetrics
+    /// Exactly-once: writes committed state to Redis off the pipeline thread (own connection).
+    let flusher: StateFlusher?
     private let decoder = EventDecoder()
     private let ready = Atomic<Bool>(false)
     private var lastLagSample: UInt64 = 0
@@ -86,6 +88,14 @@ public final class StreamPipeline: @unchecked Sendable {
         scorer = EventScorer(topology: topology, model: try ScoringModel(topology: topology))
         metrics = PipelineMetrics(topologyName: topology.name, modelVersion: scorer.model.version)
         if config.delivery == .exactlyOnce {
+            let connection = try RedisConnection(configuration: try RedisConfiguration(url: config.redisURL), logger: logger)
+            flusher = StateFlusher(
+                store: RedisFeatureStore(connection: connection, topology: topology, keyPrefix: config.keyPrefix),
+                topic: topology.inputTopic, logger: logger)
+        } else {
+            flusher = nil
+        }
+        if config.delivery == .exactlyOnce {
             installTransactionalRebalanceHandling()
         } else {
             consumer.rebalanceHandler = { [logger] event in
@@ -99,6 +109,7 @@ public final class StreamPipeline: @unchecked Sendable {
     }
 
     deinit {
+        flusher?.shutdown(discard: true)
         consumer.rebalanceHandler = nil
         consumer.startPositionProvider = nil
     }

@@ -1,0 +1,147 @@
+import Foundation
+import Logging
+import SluiceRedis
+
+/// Writes committed entity state to Redis on its own thread and connection (exactly-once mode),
+/// so the pipeline thread goes on with the next transaction while Redis applies the last one.
+///
+/// Jobs run in commit order. Each is idempotent (fenced writes, monotonic applied positions),
+/// so a job that hits a transient Redis error is retried as is until it succeeds; a crash with
+/// jobs queued loses nothing, since the next owner re-applies `[A, C)` from the log.
+///
+/// Threading: `enqueue`, `drain`, `shutdown` and the accessors may be called from any thread
+/// (the pipeline's); the worker thread only touches its own store.
+final class StateFlusher: @unchecked Sendable {
+    struct Job {
+        let entities: [(userID: String, entity: StoredEntity)]
+        let positions: [Int32: Int64]
+    }
+
+    private let store: RedisFeatureStore
+    private let topic: String
+    private let logger: Logger
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var queue: [Job] = []
+    private var busy = false
+    private var stopping = false
+    private var discarding = false
+    private var retrying: RedisError?
+    private var failure: Error?
+    private var fenced = 0
+    /// Jobs waiting or running at most; `enqueue` blocks beyond (backpressure: bounded memory
+    /// and a bounded gap to re-apply after a crash).
+    let capacity: Int
+
+    init(store: RedisFeatureStore, topic: String, capacity: Int = 2, logger: Logger) {
+        self.store = store
+        self.topic = topic
+        self.capacity = capacity
+        self.logger = logger
+        let thread = Thread { [self] in work() }
+        thread.name = "sluice-state-flusher"
+        thread.start()
+    }
+
+    /// True while a job keeps failing on a transient Redis error.
+    var isRetrying: Bool { condition.withLock { retrying != nil } }
+    var fencedWrites: Int { condition.withLock { fenced } }
+    var isIdle: Bool { condition.withLock { queue.isEmpty && !busy } }
+
+    /// Queues a job, waiting while `capacity` jobs are queued; `whileFull` runs (outside the lock)
+    /// each 100 ms of waiting, e.g. to keep the consumer polled during a Redis outage.
+    func enqueue(_ job: Job, whileFull: () throws -> Void) throws {
+        while true {
+            let full: Bool = try condition.withLock {
+                if let failure { throw failure }
+                if queue.count < capacity {
+                    queue.append(job)
+                    condition.broadcast()
+                    return false
+                }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
+                return queue.count >= capacity
+            }
+            guard full else { return }
+            try whileFull()
+        }
+    }
+
+    /// Waits until every queued job is written, or `timeout` passes (returns false then).
+    /// `whileWaiting` runs each 100 ms of waiting.
+    @discardableResult
+    func drain(timeout: Duration? = nil, whileWaiting: () throws -> Void = {}) throws -> Bool {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        while true {
+            let done: Bool = try condition.withLock {
+                if let failure { throw failure }
+                if queue.isEmpty && !busy { return true }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
+                return queue.isEmpty && !busy
+            }
+            if done { return true }
+            if let deadline, ContinuousClock.now >= deadline { return false }
+            try whileWaiting()
+        }
+    }
+
+    /// Stops the worker after the queued jobs (or at once, dropping them, with `discard`).
+    func shutdown(discard: Bool) {
+        condition.withLock {
+            stopping = true
+            discarding = discard
+            if discard { queue.removeAll() }
+            condition.broadcast()
+        }
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            guard let job = queue.first else {
+                condition.unlock()
+                return
+            }
+            busy = true
+            condition.unlock()
+            write(job)
+            condition.withLock {
+                if !queue.isEmpty { queue.removeFirst() }
+                busy = false
+                condition.broadcast()
+            }
+        }
+    }
+
+    private func write(_ job: Job) {
+        var delay = 0.05
+        while true {
+            do {
+                let skipped = try store.saveFenced(job.entities)
+                try store.advanceAppliedPositions(topic: topic, job.positions)
+                condition.withLock {
+                    fenced += skipped
+                    retrying = nil
+                }
+                return
+            } catch let error as RedisError where error.isTransient {
+                let giveUp = condition.withLock { () -> Bool in
+                    retrying = error
+                    return discarding
+                }
+                if giveUp {
+                    logger.warning("state flusher stopping with a job unwritten: it is re-applied from the log on the next start", metadata: ["error": "\(error)"])
+                    return
+                }
+                logger.warning("Redis unavailable for the state flush, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 2)
+            } catch {
+                logger.error("state flush failed", metadata: ["error": "\(error)"])
+                condition.withLock { failure = error }
+                return
+            }
+        }
+    }
+}
