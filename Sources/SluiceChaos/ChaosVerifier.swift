@@ -55,6 +55,7 @@ public struct ChaosVerifier {
         var expectedDecisions: [Position: [UInt8]] = [:]
         var expectedDeadLetters = Set<Position>()
         var ends: [Int32: Int64] = [:]
+        var lastOffset: [String: (Int32, Int64)] = [:]
         for (partition, records) in Dictionary(grouping: inputs, by: \.partition).sorted(by: { $0.key < $1.key }) {
             let ordered = records.sorted { $0.offset < $1.offset }
             ends[partition] = (ordered.last?.offset ?? -1) + 1
@@ -63,6 +64,7 @@ public struct ChaosVerifier {
             for record in ordered {
                 let position = Position(partition: partition, offset: record.offset)
                 if let value = record.value, case .success(let event) = decoder.decode(value) {
+                    lastOffset[event.userID] = (partition, record.offset)
                     events.append(event)
                     positions.append(position)
                 } else {
@@ -138,7 +140,11 @@ public struct ChaosVerifier {
                 if stored[user] == nil || stored[user]!.applied.isEmpty {
                     report.stateMismatch("user \(user): missing from Redis")
                 } else if actual != expected {
-                    report.stateMismatch("user \(user): state differs from the uninterrupted run")
+                    let got = stored[user]!
+                    report.stateMismatch("""
+                        user \(user): state differs from the uninterrupted run (events applied \(got.state.appliedCount) vs \(states[user]!.appliedCount), \
+                        fences \(got.applied.sorted { $0.key < $1.key })), last offset of the user in the log \(lastOffset[user].map { "\($0)" } ?? "?")
+                        """)
                 }
             }
         }
@@ -262,7 +268,10 @@ public struct ChaosReport: Sendable {
             "violations:             \(violations.count) (must be 0)",
             String(format: "time:                   %.1f s", seconds),
         ]
-        if !passed { lines.append(contentsOf: (stateMismatches + violations).prefix(20).map { "  - " + $0 }) }
+        if !passed {
+            lines.append(contentsOf: stateMismatches.prefix(10).map { "  - " + $0 })
+            lines.append(contentsOf: violations.prefix(15).map { "  - " + $0 })
+        }
         lines.append(passed ? "chaos: OK" : "chaos: FAILED \(stateMismatches.count) state mismatches, \(violations.count) violations: \((stateMismatches + violations).first ?? "")")
         return lines.joined(separator: "\n")
     }

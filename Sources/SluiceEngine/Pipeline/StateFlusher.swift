@@ -107,7 +107,7 @@ final class StateFlusher: @unchecked Sendable {
             condition.unlock()
             write(job)
             condition.withLock {
-                if !queue.isEmpty { queue.removeFirst() }
+                if !queue.isEmpty && !discarding { queue.removeFirst() }
                 busy = false
                 condition.broadcast()
             }
@@ -138,8 +138,16 @@ final class StateFlusher: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 2)
             } catch {
-                logger.error("state flush failed", metadata: ["error": "\(error)"])
-                condition.withLock { failure = error }
+                // Not transient: later jobs must not advance applied positions past this one's
+                // unwritten state, so everything queued is dropped (the log re-applies it) and
+                // the pipeline fails at its next enqueue or drain.
+                logger.error("state flush failed: stopping the flusher", metadata: ["error": "\(error)"])
+                condition.withLock {
+                    failure = error
+                    stopping = true
+                    discarding = true
+                    queue.removeAll()
+                }
                 return
             }
         }

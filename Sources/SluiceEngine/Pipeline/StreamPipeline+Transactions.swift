@@ -29,6 +29,8 @@ struct TransactionState {
     /// An error raised inside a rebalance callback, thrown by the loop once `poll` returns.
     var deferredError: Error?
     var sequence = 0
+    /// Start offsets chosen at the last assignment (for the log).
+    var lastStarts: [Int32: Int64] = [:]
     /// Distinguishes this process's transactions from an earlier incarnation's in the audit log.
     let session = String(UInt64.random(in: 0...UInt64.max), radix: 36)
 }
@@ -55,7 +57,9 @@ extension StreamPipeline {
             guard let self else { return }
             switch event {
             case .assigned(let partitions):
-                self.logger.info("assigned \(partitions.count) partitions", metadata: ["recovering": "\(self.transaction.recoveryEnd)"])
+                self.logger.info("assigned \(partitions.count) partitions", metadata: [
+                    "starts": "\(self.transaction.lastStarts.sorted { $0.key < $1.key })", "recovering": "\(self.transaction.recoveryEnd)",
+                ])
             case .revoked(let partitions):
                 self.handleRevocation(partitions)
             }
@@ -324,6 +328,11 @@ extension StreamPipeline {
             transaction.needsResync = true
             return
         }
+        // Wait for the write before going on. Overlapping it with the next transaction (the point
+        // of the flusher thread) lost updates under the full chaos test (200,000 events, 10
+        // kills: 267 users short of events, while every decision was right); with this wait the
+        // same runs pass. Until that is understood, the overlap stays off (docs/exactly-once.md).
+        try drainFlusher(stop: stop)
         if transaction.committed.count > config.stateCacheEntries {
             // Evicted entries are read back from Redis, so Redis must hold them first.
             try drainFlusher(stop: stop)
@@ -419,7 +428,9 @@ extension StreamPipeline {
     /// In the assignment callback: where each new partition starts (nothing may throw here).
     private func startPositionsOnAssignment(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
         do {
-            return try computeStartPositions(partitions.filter { $0.topic == topology.inputTopic })
+            let starts = try computeStartPositions(partitions.filter { $0.topic == topology.inputTopic })
+            transaction.lastStarts = Dictionary(uniqueKeysWithValues: starts.map { ($0.key.partition, $0.value) })
+            return starts
         } catch let error as RedisError where error.isTransient {
             logger.warning("Redis unavailable during assignment: re-positioning later", metadata: ["error": "\(error)"])
             transaction.needsResync = true
