@@ -161,7 +161,7 @@ public struct ChaosRun {
             "SLUICE_DELIVERY": "exactly_once",
             "SLUICE_COMMIT_INTERVAL_MS": String(options.commitIntervalMs),
             "SLUICE_TRANSACTION_LOG_LENGTH": "10000000",
-            "SLUICE_LOG_LEVEL": "info",
+            "SLUICE_LOG_LEVEL": ProcessInfo.processInfo.environment["SLUICE_CHAOS_LOG_LEVEL"] ?? "info",
             "SLUICE_KAFKA_GROUP_ID": groupID,
         ]
         if instance == 0 && incarnation == 0 { environment.merge(options.firstIncarnationEnvironment) { _, new in new } }

@@ -120,6 +120,10 @@ final class StateFlusher: @unchecked Sendable {
             do {
                 let skipped = try store.saveFenced(job.entities)
                 try store.advanceAppliedPositions(topic: topic, job.positions)
+                logger.debug("state written", metadata: [
+                    "entities": "\(job.entities.count)", "fenced": "\(skipped)",
+                    "positions": "\(job.positions.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))",
+                ])
                 condition.withLock {
                     fenced += skipped
                     retrying = nil

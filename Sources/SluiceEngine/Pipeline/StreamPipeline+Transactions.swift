@@ -251,6 +251,10 @@ extension StreamPipeline {
             }
             transaction.isOpen = false
             statistics.transactionsCommitted += 1
+            logger.debug("transaction committed", metadata: [
+                "txn": "\(currentTransactionName)",
+                "offsets": "\(offsets.sorted { $0.partition < $1.partition }.map { "\($0.partition):\($0.offset)" }.joined(separator: " "))",
+            ])
             metrics.committed.increment()
             recordCommitted(timestamps: transaction.timestamps)
             if statistics.transactionsCommitted == config.crashAfterCommit {
