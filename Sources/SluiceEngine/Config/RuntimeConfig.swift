@@ -11,7 +11,8 @@ import Yams
 /// - `SLUICE_REDIS_URL`, `SLUICE_REDIS_KEY_PREFIX`;
 /// - `SLUICE_BATCH_SIZE`, `SLUICE_POLL_TIMEOUT_MS`, `SLUICE_LOG_LEVEL`;
 /// - `SLUICE_DELIVERY` (`exactly_once` | `at_least_once`), `SLUICE_COMMIT_INTERVAL_MS`,
-///   `SLUICE_COMMIT_MAX_RECORDS`, `SLUICE_INSTANCE_ID`, `SLUICE_TRANSACTION_LOG_LENGTH`;
+///   `SLUICE_COMMIT_MAX_RECORDS`, `SLUICE_INSTANCE_ID`, `SLUICE_TRANSACTION_LOG_LENGTH`,
+///   `SLUICE_STATE_CACHE_ENTRIES`;
 /// - `SLUICE_METRICS_PORT` (the `/metrics`, `/healthz`, `/readyz` endpoint; unset: off).
 public struct RuntimeConfig: Sendable {
     /// What a crash may do to outputs and state (docs/exactly-once.md).
