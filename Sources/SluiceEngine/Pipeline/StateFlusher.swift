@@ -52,17 +52,19 @@ final class StateFlusher: @unchecked Sendable {
     /// each 100 ms of waiting, e.g. to keep the consumer polled during a Redis outage.
     func enqueue(_ job: Job, whileFull: () throws -> Void) throws {
         while true {
-            let full: Bool = try condition.withLock {
+            // The job is appended, or the wait times out and we come back: a wait that ends with
+            // room must loop to append, never return (that silently dropped the job once).
+            let appended: Bool = try condition.withLock {
                 if let failure { throw failure }
                 if queue.count < capacity {
                     queue.append(job)
                     condition.broadcast()
-                    return false
+                    return true
                 }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
-                return queue.count >= capacity
+                return false
             }
-            guard full else { return }
+            if appended { return }
             try whileFull()
         }
     }

@@ -332,11 +332,6 @@ extension StreamPipeline {
             transaction.needsResync = true
             return
         }
-        // Wait for the write before going on. Overlapping it with the next transaction (the point
-        // of the flusher thread) lost updates under the full chaos test (200,000 events, 10
-        // kills: 267 users short of events, while every decision was right); with this wait the
-        // same runs pass. Until that is understood, the overlap stays off (docs/exactly-once.md).
-        try drainFlusher(stop: stop)
         if transaction.committed.count > config.stateCacheEntries {
             // Evicted entries are read back from Redis, so Redis must hold them first.
             try drainFlusher(stop: stop)
