@@ -33,6 +33,14 @@ final class KafkaFaultInjectionTests: XCTestCase {
         try producer.flush(timeoutMs: 30_000)
     }
 
+    /// XCTest keeps test-case instances alive until the whole run ends: release the servers now,
+    /// or every test leaves a redis-server behind when the runner exits.
+    override func tearDown() {
+        redis = nil
+        mock = nil
+        super.tearDown()
+    }
+
     private func runPipeline() throws -> (RunStatistics, ChaosReport) {
         var kafka = KafkaConfiguration(mock.clientProperties)
         kafka["group.id"] = "sluice-mock"
