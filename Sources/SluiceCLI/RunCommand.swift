@@ -32,7 +32,8 @@ struct RunCommand: AsyncParsableCommand {
         if createTopics { try TopicsCommand.create(topology: topology, config: config, logger: logger) }
         // Metrics handles bind to the factory at creation: bootstrap before the pipeline exists.
         var registry: PrometheusCollectorRegistry?
-        if metricsPort ?? config.metricsPort != nil {
+        let port = metricsPort ?? config.metricsPort
+        if port != nil {
             let collectors = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: collectors)
             factory.defaultDurationHistogramBuckets = [
@@ -49,7 +50,7 @@ struct RunCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
         ]
-        if let registry, let port = metricsPort ?? config.metricsPort {
+        if let registry, let port {
             let server = OperationsServer(port: port, registry: registry, isReady: { pipeline.isReady }, logger: logger)
             services.append(.init(service: server))
         }

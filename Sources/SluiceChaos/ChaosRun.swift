@@ -165,9 +165,7 @@ public struct ChaosRun {
             "SLUICE_KAFKA_GROUP_ID": groupID,
         ]
         if instance == 0 && incarnation == 0 { environment.merge(options.firstIncarnationEnvironment) { _, new in new } }
-        for (key, value) in kafkaProperties {
-            environment["SLUICE_KAFKA_" + key.uppercased().replacingOccurrences(of: ".", with: "_")] = value
-        }
+        environment.merge(sluiceKafkaEnvironment(kafkaProperties)) { _, new in new }
         return try ManagedProcess(
             executable: options.sluiceExecutable, arguments: ["run", "--topology", options.topologyPath],
             environment: environment, logFile: "\(options.workDirectory)/instance-\(instance)-\(incarnation).log")

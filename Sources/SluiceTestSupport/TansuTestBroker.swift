@@ -101,10 +101,17 @@ extension TansuTestBroker {
     /// Environment for a `sluice run` child process: this broker's client settings as
     /// `SLUICE_KAFKA_*` variables, plus Redis and the consumer group.
     public func sluiceEnvironment(redisURL: String, groupID: String) -> [String: String] {
-        var environment = ["SLUICE_REDIS_URL": redisURL, "SLUICE_KAFKA_GROUP_ID": groupID, "SLUICE_LOG_LEVEL": "info"]
-        for (key, value) in clientProperties {
-            environment["SLUICE_KAFKA_" + key.uppercased().replacingOccurrences(of: ".", with: "_")] = value
-        }
-        return environment
+        sluiceKafkaEnvironment(clientProperties).merging(
+            ["SLUICE_REDIS_URL": redisURL, "SLUICE_KAFKA_GROUP_ID": groupID, "SLUICE_LOG_LEVEL": "info"]) { _, new in new }
     }
+}
+
+/// librdkafka properties as the `SLUICE_KAFKA_<PROPERTY>` variables `RuntimeConfig` reads.
+public func sluiceKafkaEnvironment(_ properties: [String: String]) -> [String: String] {
+    Dictionary(uniqueKeysWithValues: properties.map { ("SLUICE_KAFKA_" + $0.key.uppercased().replacingOccurrences(of: ".", with: "_"), $0.value) })
+}
+
+/// The `sluice` executable built beside the running test bundle (`swift build --build-tests`).
+public var builtSluiceExecutable: String {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice").path
 }

@@ -12,8 +12,9 @@ import XCTest
 final class ExactlyOnceChaosTests: XCTestCase {
     func makeRun(events: Int, kills: Int, instances: Int = 1, disruption: ChaosRun.Disruption = .killInstance,
                          broker: TansuTestBroker, redis: RedisTestServer) throws -> ChaosRun {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("sluice binary not built at \(binary)") }
+        let binary = builtSluiceExecutable
+        // A failure, not a skip: without the binary nothing here would be tested.
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw ManagedProcessError("sluice binary not built at \(binary)") }
         let work = NSTemporaryDirectory() + "sluice-chaos-\(UUID().uuidString)"
         var options = ChaosRun.Options(sluiceExecutable: binary, topologyPath: repositoryRoot + "/topologies/returns-fraud.yaml", workDirectory: work)
         options.events = events

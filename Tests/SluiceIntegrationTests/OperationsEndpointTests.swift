@@ -9,7 +9,7 @@ import XCTest
 /// and the health and readiness probes answer, on the real binary against Tansu and Redis.
 final class OperationsEndpointTests: XCTestCase {
     func testMetricsCountWhatWasProcessedAndProbesAnswer() throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice").path
+        let binary = builtSluiceExecutable
         guard FileManager.default.isExecutableFile(atPath: binary) else { return XCTFail("sluice binary not found at \(binary)") }
         let broker = try TansuTestBroker()
         let redis = try RedisTestServer()

@@ -8,7 +8,7 @@ import XCTest
 /// `sluice run` as a separate process: SIGTERM finishes the batch in flight, commits, and exits 0.
 final class RunCommandShutdownTests: XCTestCase {
     func testSigtermCommitsWhatWasDecidedAndExitsZero() throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice").path
+        let binary = builtSluiceExecutable
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             return XCTFail("sluice binary not found at \(binary): build the package first (swift build --build-tests)")
         }

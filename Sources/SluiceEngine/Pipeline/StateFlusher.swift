@@ -46,7 +46,6 @@ final class StateFlusher: @unchecked Sendable {
     /// True while a job keeps failing on a transient Redis error.
     var isRetrying: Bool { condition.withLock { retrying != nil } }
     var fencedWrites: Int { condition.withLock { fenced } }
-    var isIdle: Bool { condition.withLock { queue.isEmpty && !busy } }
 
     /// Queues a job, waiting while `capacity` jobs are queued; `whileFull` runs (outside the lock)
     /// each 100 ms of waiting, e.g. to keep the consumer polled during a Redis outage.
