@@ -54,7 +54,8 @@ struct GenerateCommand: ParsableCommand {
                 throw ValidationError("--topic needs --bootstrap or SLUICE_KAFKA_BOOTSTRAP_SERVERS")
             }
             let producer = try KafkaProducer(
-                configuration: KafkaConfiguration(["bootstrap.servers": servers, "linger.ms": "5", "batch.num.messages": "10000"]),
+                // Open loop: records carry their produce time, so batching delay would count as latency.
+                configuration: KafkaConfiguration(["bootstrap.servers": servers, "linger.ms": rate > 0 ? "1" : "5", "batch.num.messages": "10000"]),
                 logger: Logger(label: "sluice.generate"))
             let started = Date()
             for (index, record) in records.enumerated() {

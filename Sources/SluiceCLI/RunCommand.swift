@@ -26,6 +26,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Serve /metrics (Prometheus), /healthz and /readyz on this port (overrides metrics.port / SLUICE_METRICS_PORT).")
     var metricsPort: Int?
 
+    @Option(help: "Write a per-second time series (throughput, event-to-decision percentiles, lag, RSS) and a latency summary to this JSON Lines file (loadtest/plot.py draws it).")
+    var timeline: String?
+
+    @Option(help: "Leave the first S seconds after the first record out of the timeline's latency summary (warm-up).")
+    var timelineWarmup = 0.0
+
     func run() async throws {
         let (topology, config) = try engine.load()
         let logger = Logger(label: "sluice.run")
@@ -45,7 +51,9 @@ struct RunCommand: AsyncParsableCommand {
             MetricsSystem.bootstrap(factory)
             registry = collectors
         }
-        let pipeline = try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: exitAtEnd, maxRecords: maxRecords), logger: logger)
+        var runOptions = StreamPipeline.Options(exitAtEnd: exitAtEnd, maxRecords: maxRecords, timelinePath: timeline)
+        runOptions.timelineWarmupSeconds = timelineWarmup
+        let pipeline = try StreamPipeline(topology: topology, config: config, options: runOptions, logger: logger)
         let service = PipelineService(pipeline: pipeline, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),

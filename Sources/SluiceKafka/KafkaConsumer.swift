@@ -102,10 +102,16 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func poll(maxRecords: Int, timeoutMs: Int32) throws(KafkaError) -> [KafkaRecord] {
         if let fatal = sink.fatalError { throw fatal }
         var messages = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxRecords)
-        let count = rd_kafka_consume_batch_queue(queue, timeoutMs, &messages, maxRecords)
-        guard count >= 0 else {
+        // Wait for the first message only, then take what is already queued: a batch call with a
+        // timeout waits for a full batch, holding records (and their decisions) back at low rates.
+        guard maxRecords > 0, let first = rd_kafka_consume_queue(queue, timeoutMs) else { return [] }
+        messages[0] = first
+        let more = messages.withUnsafeMutableBufferPointer { rd_kafka_consume_batch_queue(queue, 0, $0.baseAddress! + 1, maxRecords - 1) }
+        guard more >= 0 else {
+            rd_kafka_message_destroy(first)
             throw KafkaError(.consume, "consume_batch_queue", response: rd_kafka_last_error())
         }
+        let count = 1 + more
         var records: [KafkaRecord] = []
         records.reserveCapacity(count)
         var firstError: KafkaError?

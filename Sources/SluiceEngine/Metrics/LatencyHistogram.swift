@@ -38,6 +38,18 @@ public struct LatencyHistogram: Sendable {
         max = Swift.max(max, other.max)
     }
 
+    /// (value, fraction of recorded values in its bucket or below) for every non-empty bucket, in
+    /// increasing order: the cumulative distribution, for latency plots.
+    public func distribution() -> [(value: Int64, quantile: Double)] {
+        var seen: UInt64 = 0
+        var points: [(value: Int64, quantile: Double)] = []
+        for (index, c) in counts.enumerated() where c > 0 {
+            seen += c
+            points.append((Swift.min(Self.lowerBound(ofIndex: index), max), Double(seen) / Double(count)))
+        }
+        return points
+    }
+
     /// The smallest recorded bucket value at or above quantile `q` (0...1); 0 when empty.
     public func percentile(_ q: Double) -> Int64 {
         guard count > 0 else { return 0 }

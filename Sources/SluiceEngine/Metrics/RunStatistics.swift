@@ -29,9 +29,8 @@ public struct RunStatistics: Sendable {
     public init() {}
 
     /// Marks a commit: outputs of records with these timestamps (ms) are now durable.
-    mutating func recordCommitted(timestamps: [Int64]) {
+    mutating func recordCommitted(timestamps: [Int64], wallNowMicros wallNow: Int64) {
         let now = DispatchTime.now().uptimeNanoseconds
-        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
         for timestamp in timestamps { eventToDecision.record(max(0, wallNow - timestamp * 1000)) }
         lastCommitAtNanos = now
     }
@@ -45,7 +44,9 @@ public struct RunStatistics: Sendable {
     public var summary: String {
         let classes = Topology.Decision.allCases.map { "\($0.rawValue)=\(byDecision[$0, default: 0])" }.joined(separator: " ")
         let p50 = Double(eventToDecision.percentile(0.50)) / 1000
+        let p95 = Double(eventToDecision.percentile(0.95)) / 1000
         let p99 = Double(eventToDecision.percentile(0.99)) / 1000
+        let p999 = Double(eventToDecision.percentile(0.999)) / 1000
         return """
             events in:        \(recordsIn)
             decisions out:    \(decisions) (\(classes))
@@ -53,7 +54,7 @@ public struct RunStatistics: Sendable {
             dead-lettered:    \(deadLettered)
             batches:          \(batches)
             throughput:       \(Int(recordsPerSecond.rounded())) events/s
-            event→decision:   p50 \(formatMillis(p50)) ms, p99 \(formatMillis(p99)) ms (record timestamp to commit; includes time queued in Kafka)
+            event→decision:   p50 \(formatMillis(p50)) ms, p95 \(formatMillis(p95)) ms, p99 \(formatMillis(p99)) ms, p99.9 \(formatMillis(p999)) ms (record timestamp to commit; includes time queued in Kafka)
             transactions:     \(transactionsCommitted) committed, \(transactionsAborted) aborted; \(recordsRecovered) records re-applied to state, \(fencedWrites) fenced writes, \(redisOutages) Redis outages
             batch latency:    p50 \(formatMillis(Double(batchProcessing.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(batchProcessing.percentile(0.99)) / 1000)) ms (poll to commit, \(recordsIn / max(batches, 1)) records per batch)
             """

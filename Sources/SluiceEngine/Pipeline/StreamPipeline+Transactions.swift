@@ -74,7 +74,7 @@ extension StreamPipeline {
         while !stop.isStopped {
             try throwDeferredError()
             if transaction.needsResync { try resync(stop: stop) }
-            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
+            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs())
             try throwDeferredError()
             sampleOperationalMetrics(batchSize: records.count)
             // Records fetched before a pending re-positioning are read again after it.
@@ -109,6 +109,13 @@ extension StreamPipeline {
             "aborted": "\(statistics.transactionsAborted)", "recovered": "\(statistics.recordsRecovered)",
         ])
         return statistics
+    }
+
+    /// No longer than until the open transaction is due: an idle poll must not delay its commit.
+    private func pollTimeoutMs() -> Int32 {
+        guard transaction.isOpen else { return config.pollTimeoutMs }
+        let age = Int64((DispatchTime.now().uptimeNanoseconds - transaction.openedAtNanos) / 1_000_000)
+        return Int32(max(0, min(Int64(config.pollTimeoutMs), Int64(config.commitIntervalMs) - age)))
     }
 
     private func commitDue() -> Bool {

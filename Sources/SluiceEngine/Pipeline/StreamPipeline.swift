@@ -27,9 +27,14 @@ public final class StreamPipeline: @unchecked Sendable {
         public var decisionsTopic: String?
         public var writeDeadLetters = true
         public var writeLateEvents = true
-        public init(exitAtEnd: Bool = false, maxRecords: Int? = nil) {
+        /// Write a per-second time series and a latency summary here (`TimelineRecorder`).
+        public var timelinePath: String?
+        /// Seconds after the first record whose latencies the timeline's summary leaves out.
+        public var timelineWarmupSeconds = 0.0
+        public init(exitAtEnd: Bool = false, maxRecords: Int? = nil, timelinePath: String? = nil) {
             self.exitAtEnd = exitAtEnd
             self.maxRecords = maxRecords
+            self.timelinePath = timelinePath
         }
     }
 
@@ -53,6 +58,8 @@ public final class StreamPipeline: @unchecked Sendable {
     private var lastLagSample: UInt64 = 0
     private var reconnectsSeen = 0
     private var lagPartitions: Set<TopicPartition> = []
+    private var lastLagTotal: Int64 = 0
+    private var timeline: TimelineRecorder?
 
     /// True while partitions are assigned and Redis answers (the `/readyz` probe). Any thread.
     public var isReady: Bool { ready.load(ordering: .relaxed) }
@@ -118,6 +125,13 @@ public final class StreamPipeline: @unchecked Sendable {
     public func run(stop: StopSignal) throws -> RunStatistics {
         statistics = RunStatistics()
         statistics.startedAtNanos = DispatchTime.now().uptimeNanoseconds
+        if let path = options.timelinePath {
+            timeline = try TimelineRecorder(path: path, startedAtNanos: statistics.startedAtNanos, warmupSeconds: options.timelineWarmupSeconds)
+        }
+        defer {
+            timeline?.finish(statistics: statistics)
+            timeline = nil
+        }
         inputPartitionCount = try consumer.partitionCount(topic: topology.inputTopic, timeoutMs: 10_000)
         logger.info("pipeline started", metadata: [
             "topology": "\(topology.name)", "input": "\(topology.inputTopic)", "partitions": "\(inputPartitionCount)",
@@ -205,11 +219,14 @@ public final class StreamPipeline: @unchecked Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         if now - lastLagSample >= 1_000_000_000 {
             lastLagSample = now
-            lagPartitions = metrics.recordLag(consumer.lag(), previous: lagPartitions)
+            let lag = consumer.lag()
+            lagPartitions = metrics.recordLag(lag, previous: lagPartitions)
+            lastLagTotal = lag.values.reduce(0, +)
             // An idle pipeline would not notice Redis going away: probe it once a second.
             let redisAnswers = (try? store.connection.execute(["PING"])) != nil
             setReady(redisAnswers && !consumer.assignment.isEmpty)
         }
+        timeline?.sampleIfDue(now: now, statistics: statistics, lag: lastLagTotal)
         let reconnects = store.connection.reconnectCount
         if reconnects > reconnectsSeen {
             metrics.redisReconnects.increment(by: reconnects - reconnectsSeen)
@@ -329,9 +346,15 @@ public final class StreamPipeline: @unchecked Sendable {
     /// Outputs of records with these timestamps (ms) are durable now: latency into the run
     /// summary and the `sluice_event_to_decision_seconds` histogram.
     func recordCommitted(timestamps: [Int64]) {
-        statistics.recordCommitted(timestamps: timestamps)
-        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000)
-        for timestamp in timestamps { metrics.eventToDecision.recordMilliseconds(max(0, wallNow - timestamp)) }
+        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        statistics.recordCommitted(timestamps: timestamps, wallNowMicros: wallNow)
+        let now = DispatchTime.now().uptimeNanoseconds
+        let firstRecordAt = statistics.firstRecordAtNanos ?? now
+        for timestamp in timestamps {
+            let micros = max(0, wallNow - timestamp * 1000)
+            metrics.eventToDecision.recordMicroseconds(micros)
+            timeline?.recordCommitted(latencyMicros: micros, now: now, firstRecordAt: firstRecordAt)
+        }
     }
 
     /// Runs a Redis operation, retrying connection failures with backoff until it succeeds or
