@@ -39,9 +39,12 @@ public struct EventDecoder: Sendable {
 
     private func build(_ members: [(key: String, value: JSONScalar)]) throws -> Event {
         // Later duplicates of a member win, as in most JSON readers; unknown members are ignored.
-        var fields: [String: JSONScalar] = [:]
-        fields.reserveCapacity(members.count)
-        for (key, value) in members { fields[key] = value }
+        // A slot per known field, found by comparing keys (small strings compare as two words):
+        // hashing every key into a dictionary and again per lookup cost more than the parse.
+        var fields = KnownFields()
+        for (key, value) in members {
+            if let slot = KnownFields.names.firstIndex(of: key) { fields.values[slot] = value }
+        }
 
         func required(_ name: String) throws -> JSONScalar {
             guard let value = fields[name] else { throw EventRejection(.missingField, field: name, "required field is missing") }
@@ -103,6 +106,20 @@ public struct EventDecoder: Sendable {
             shippingCountry: try optionalString("shipping_country"),
             billingCountry: try optionalString("billing_country"),
             returnReason: try optionalString("return_reason"))
+    }
+
+    /// The members `build` reads, by position in `names`.
+    private struct KnownFields {
+        static let names = [
+            "event_id", "type", "user_id", "event_time", "amount", "currency", "item_count", "order_id", "card_id",
+            "device_id", "ip", "merchant_id", "shipping_country", "billing_country", "return_reason",
+        ]
+        var values = [JSONScalar?](repeating: nil, count: KnownFields.names.count)
+
+        subscript(name: String) -> JSONScalar? {
+            guard let slot = Self.names.firstIndex(of: name) else { preconditionFailure("\(name) is not a known field") }
+            return values[slot]
+        }
     }
 
     private func parseEventTime(_ value: JSONScalar) throws -> Int64 {

@@ -91,9 +91,42 @@ public enum EventTime {
 
     /// Formats epoch milliseconds as RFC 3339 UTC with milliseconds, e.g. `2026-11-23T12:00:00.000Z`.
     public static func formatRFC3339(_ millis: Int64) -> String {
+        var bytes: [UInt8] = []
+        appendRFC3339(millis, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `formatRFC3339` appended to a byte buffer (the decision encoder's hot path).
+    public static func appendRFC3339(_ millis: Int64, to bytes: inout [UInt8]) {
         let days = Int(floorDiv(millis, 86_400_000))
         let msOfDay = Int(millis - Int64(days) * 86_400_000)
         let (y, m, d) = civilFromDays(days)
+        guard (0...9999).contains(y) else {
+            bytes.append(contentsOf: formatSlowly(y, m, d, msOfDay).utf8)
+            return
+        }
+        func digits(_ value: Int, _ width: Int, then separator: UInt8?) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+            if let separator { bytes.append(separator) }
+        }
+        digits(y, 4, then: UInt8(ascii: "-"))
+        digits(m, 2, then: UInt8(ascii: "-"))
+        digits(d, 2, then: UInt8(ascii: "T"))
+        digits(msOfDay / 3_600_000, 2, then: UInt8(ascii: ":"))
+        digits(msOfDay / 60_000 % 60, 2, then: UInt8(ascii: ":"))
+        digits(msOfDay / 1000 % 60, 2, then: UInt8(ascii: "."))
+        digits(msOfDay % 1000, 3, then: UInt8(ascii: "Z"))
+    }
+
+    /// Years outside 0–9999 (not RFC 3339, kept readable).
+    private static func formatSlowly(_ y: Int, _ m: Int, _ d: Int, _ msOfDay: Int) -> String {
         func pad(_ v: Int, _ width: Int) -> String {
             let text = String(v)
             return String(repeating: "0", count: max(0, width - text.count)) + text

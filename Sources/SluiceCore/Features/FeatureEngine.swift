@@ -79,39 +79,53 @@ public struct FeatureEngine: Sendable {
         var low = high - feature.window.bucketCount + 1
         if let maxTime = state.maxEventTime { low = Swift.max(low, retentionFloor(feature, maxEventTime: maxTime)) }
 
-        var count: Int64 = 0
-        var sum = 0.0
-        var minimum = Double.infinity
-        var maximum = -Double.infinity
-        var lastSequence: Int64 = 0
-        var lastValue = Double.nan
-        var lastTime: Int64 = 0
-        var distinct = Set<String>()
-        for bucket in window.buckets where bucket.index >= low && bucket.index <= high && bucket.count > 0 {
-            count += bucket.count
-            switch feature.aggregation {
-            case .count: break
-            case .sum, .mean: sum += bucket.sum
-            case .min: minimum = Swift.min(minimum, bucket.min)
-            case .max: maximum = Swift.max(maximum, bucket.max)
-            case .distinctCount: distinct.formUnion(bucket.distinct)
-            case .last, .secondsSinceLast:
-                if bucket.lastSequence > lastSequence {
-                    lastSequence = bucket.lastSequence
-                    lastValue = bucket.lastValue
-                    lastTime = bucket.lastTime
+        // Reads fields in place: iterating `window.buckets` by value would copy every bucket
+        // (and retain its `distinct` array) per event and feature.
+        return window.buckets.withUnsafeBufferPointer { buckets in
+            var first = 0
+            while first < buckets.count && buckets[first].index < low { first += 1 }
+            var end = first
+            while end < buckets.count && buckets[end].index <= high { end += 1 }
+            let range = first..<end
+            var count: Int64 = 0
+            for i in range { count += buckets[i].count }
+            guard count > 0 else {
+                switch feature.aggregation {
+                case .count, .distinctCount: return 0
+                case .sum: return 0
+                case .mean, .min, .max, .last, .secondsSinceLast: return .nan
                 }
             }
-        }
-        switch feature.aggregation {
-        case .count: return Double(count)
-        case .sum: return sum
-        case .mean: return count == 0 ? .nan : sum / Double(count)
-        case .min: return count == 0 ? .nan : minimum
-        case .max: return count == 0 ? .nan : maximum
-        case .distinctCount: return Double(distinct.count)
-        case .last: return count == 0 ? .nan : lastValue
-        case .secondsSinceLast: return count == 0 ? .nan : Double(event.eventTime - lastTime) / 1000
+            switch feature.aggregation {
+            case .count:
+                return Double(count)
+            case .sum, .mean:
+                var sum = 0.0
+                for i in range where buckets[i].count > 0 { sum += buckets[i].sum }
+                return feature.aggregation == .sum ? sum : sum / Double(count)
+            case .min:
+                var minimum = Double.infinity
+                for i in range where buckets[i].count > 0 { minimum = Swift.min(minimum, buckets[i].min) }
+                return minimum
+            case .max:
+                var maximum = -Double.infinity
+                for i in range where buckets[i].count > 0 { maximum = Swift.max(maximum, buckets[i].max) }
+                return maximum
+            case .distinctCount:
+                var distinct = Set<String>()
+                for i in range where buckets[i].count > 0 { distinct.formUnion(buckets[i].distinct) }
+                return Double(distinct.count)
+            case .last, .secondsSinceLast:
+                var lastSequence: Int64 = 0
+                var lastValue = Double.nan
+                var lastTime: Int64 = 0
+                for i in range where buckets[i].count > 0 && buckets[i].lastSequence > lastSequence {
+                    lastSequence = buckets[i].lastSequence
+                    lastValue = buckets[i].lastValue
+                    lastTime = buckets[i].lastTime
+                }
+                return feature.aggregation == .last ? lastValue : Double(event.eventTime - lastTime) / 1000
+            }
         }
     }
 

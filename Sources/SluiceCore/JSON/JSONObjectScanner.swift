@@ -40,6 +40,7 @@ public struct JSONObjectScanner {
         guard scanner.peek() == UInt8(ascii: "{") else { throw scanner.error("expected an object") }
         scanner.index += 1
         var result: [(key: String, value: JSONScalar)] = []
+        result.reserveCapacity(16)
         scanner.skipWhitespace()
         if scanner.peek() == UInt8(ascii: "}") {
             scanner.index += 1
@@ -156,6 +157,8 @@ private struct Cursor {
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                // ASCII (ids, keys, countries) cannot be invalid: skip the slower validating init.
+                if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
                 guard let text = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
                 return text
             }

@@ -13,13 +13,16 @@ public struct SourcePosition: Sendable, Hashable {
         self.offset = offset
     }
 
+    /// Topic, partition, offset, in that order.
     var headers: [KafkaHeader] {
         [
             KafkaHeader(name: "sluice.source.topic", string: topic),
             KafkaHeader(name: "sluice.source.partition", string: String(partition)),
-            KafkaHeader(name: "sluice.source.offset", string: String(offset)),
+            offsetHeader,
         ]
     }
+
+    var offsetHeader: KafkaHeader { KafkaHeader(name: "sluice.source.offset", string: String(offset)) }
 }
 
 /// The decision contract (docs/decisions.md). Bump `schemaVersion` on any incompatible change.
@@ -35,23 +38,38 @@ public enum DecisionRecord {
         modelVersion: String, featureNames: [String], features: UnsafeBufferPointer<Double>,
         source: SourcePosition?
     ) -> [UInt8] {
-        var json = JSONWriter(capacity: 256 + featureNames.count * 32)
+        encode(event: event, score: score, margin: margin, decision: decision, late: late, modelVersion: modelVersion,
+               featureKeys: FeatureKeys(featureNames), features: features, source: source)
+    }
+
+    /// Feature names as JSON keys, prepared once per topology instead of escaped per decision.
+    public struct FeatureKeys: Sendable {
+        let keys: [[UInt8]]
+        public init(_ names: [String]) { keys = names.map(JSONWriter.preparedKey) }
+    }
+
+    public static func encode(
+        event: Event, score: Double, margin: Double, decision: Topology.Decision, late: Bool,
+        modelVersion: String, featureKeys: FeatureKeys, features: UnsafeBufferPointer<Double>,
+        source: SourcePosition?
+    ) -> [UInt8] {
+        var json = JSONWriter(capacity: 256 + featureKeys.keys.count * 32)
         json.beginObject()
-        json.key("schema_version"); json.integer(Int64(schemaVersion))
-        json.key("event_id"); json.string(event.eventID)
-        json.key("user_id"); json.string(event.userID)
-        json.key("event_type"); json.string(event.type.rawValue)
-        json.key("event_time"); json.string(EventTime.formatRFC3339(event.eventTime))
-        json.key("event_time_ms"); json.integer(event.eventTime)
-        json.key("score"); json.number(score)
-        json.key("margin"); json.number(margin)
-        json.key("decision"); json.string(decision.rawValue)
-        json.key("model_version"); json.string(modelVersion)
-        json.key("late"); json.bool(late)
-        json.key("features")
+        json.key(prepared: Keys.schemaVersion); json.integer(Int64(schemaVersion))
+        json.key(prepared: Keys.eventID); json.string(event.eventID)
+        json.key(prepared: Keys.userID); json.string(event.userID)
+        json.key(prepared: Keys.eventType); json.string(event.type.rawValue)
+        json.key(prepared: Keys.eventTime); json.time(millis: event.eventTime)
+        json.key(prepared: Keys.eventTimeMs); json.integer(event.eventTime)
+        json.key(prepared: Keys.score); json.number(score)
+        json.key(prepared: Keys.margin); json.number(margin)
+        json.key(prepared: Keys.decision); json.string(decision.rawValue)
+        json.key(prepared: Keys.modelVersion); json.string(modelVersion)
+        json.key(prepared: Keys.late); json.bool(late)
+        json.key(prepared: Keys.features)
         json.beginObject()
-        for (index, name) in featureNames.enumerated() {
-            json.key(name); json.number(features[index])
+        for (index, key) in featureKeys.keys.enumerated() {
+            json.key(prepared: key); json.number(features[index])
         }
         json.endObject()
         if let source {
@@ -65,6 +83,21 @@ public enum DecisionRecord {
         json.endObject()
         return json.bytes
     }
+}
+
+private enum Keys {
+    static let schemaVersion = JSONWriter.preparedKey("schema_version")
+    static let eventID = JSONWriter.preparedKey("event_id")
+    static let userID = JSONWriter.preparedKey("user_id")
+    static let eventType = JSONWriter.preparedKey("event_type")
+    static let eventTime = JSONWriter.preparedKey("event_time")
+    static let eventTimeMs = JSONWriter.preparedKey("event_time_ms")
+    static let score = JSONWriter.preparedKey("score")
+    static let margin = JSONWriter.preparedKey("margin")
+    static let decision = JSONWriter.preparedKey("decision")
+    static let modelVersion = JSONWriter.preparedKey("model_version")
+    static let late = JSONWriter.preparedKey("late")
+    static let features = JSONWriter.preparedKey("features")
 }
 
 /// Headers on a dead-letter record: why it was rejected and where it came from.

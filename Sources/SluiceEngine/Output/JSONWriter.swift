@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// Appends JSON text to a byte buffer without intermediate strings or dictionaries.
 /// Keys are written in the order given, so output is deterministic.
 struct JSONWriter {
@@ -39,7 +41,14 @@ struct JSONWriter {
     mutating func number(_ value: Double) {
         separator()
         if value.isFinite {
-            bytes.append(contentsOf: value.description.utf8)
+            // Whole numbers (counts, most amounts) without a String: the same text as
+            // `description` ("3.0"), which switches to exponents only from 2^53 up.
+            if value == value.rounded(.towardZero) && abs(value) < 1e15 && !(value == 0 && value.sign == .minus) {
+                appendDigits(Int64(value))
+                bytes.append(contentsOf: [UInt8(ascii: "."), UInt8(ascii: "0")])
+            } else {
+                bytes.append(contentsOf: value.description.utf8)
+            }
         } else {
             bytes.append(contentsOf: "null".utf8)
         }
@@ -48,8 +57,45 @@ struct JSONWriter {
 
     mutating func integer(_ value: Int64) {
         separator()
-        bytes.append(contentsOf: String(value).utf8)
+        appendDigits(value)
         needsComma = true
+    }
+
+    /// A key already written as `"name":` (see `preparedKey`), to skip escaping per record.
+    mutating func key(prepared: [UInt8]) {
+        separator()
+        bytes.append(contentsOf: prepared)
+        needsComma = false
+    }
+
+    /// `"name":` for `key(prepared:)`.
+    static func preparedKey(_ name: String) -> [UInt8] {
+        var writer = JSONWriter(capacity: name.utf8.count + 3)
+        writer.key(name)
+        return writer.bytes
+    }
+
+    /// An RFC 3339 UTC time string from epoch milliseconds.
+    mutating func time(millis: Int64) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        EventTime.appendRFC3339(millis, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    private mutating func appendDigits(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(digits[i]) }
+        }
     }
 
     mutating func bool(_ value: Bool) {

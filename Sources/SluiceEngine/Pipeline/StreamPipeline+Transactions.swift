@@ -158,8 +158,11 @@ extension StreamPipeline {
             try waitForRedis(stop: stop)
             return
         }
-        for user in users {
-            if let entity = transaction.pending[user] ?? transaction.committed[user] ?? loaded[user] {
+        // Entities move out of the transaction's maps (they return below), so each state has one
+        // owner while it changes and is updated in place instead of copied (copy-on-write). If
+        // the batch fails, the abort's resync drops both maps anyway.
+        for user in users where entities[user] == nil {
+            if let entity = transaction.pending.removeValue(forKey: user) ?? transaction.committed.removeValue(forKey: user) ?? loaded[user] {
                 entities[user] = entity
             } else {
                 entities[user] = StoredEntity(state: topology.engine.emptyState())
@@ -181,12 +184,18 @@ extension StreamPipeline {
         }
 
         if !live.isEmpty {
-            var states = [String: EntityState](uniqueKeysWithValues: decodedLive.users.map { ($0, entities[$0]!.state) })
+            var states = [String: EntityState](minimumCapacity: decodedLive.users.count)
+            for user in decodedLive.users {
+                var state = EntityState(maxEventTime: nil, appliedCount: 0, windows: [])
+                swap(&state, &entities[user]!.state)
+                states[user] = state
+            }
             var batch = metrics.timed(.features) { topology.computeFeatures(decodedLive.events, states: &states) }
             metrics.timed(.score) { scorer.score(&batch) }
-            for (index, record) in live.enumerated() where decodedLive.outcomes[index] >= 0 {
+            // Index loops: iterating records by value copies each (five retains and releases).
+            for index in live.indices where decodedLive.outcomes[index] >= 0 {
                 let user = decodedLive.events[decodedLive.outcomes[index]].userID
-                entities[user]!.applied[record.partition] = record.offset
+                entities[user]!.applied[live[index].partition] = live[index].offset
             }
             for user in decodedLive.users { entities[user]!.state = states[user]! }
             do {
@@ -197,20 +206,24 @@ extension StreamPipeline {
                 try handleTransactionFailure(error, inCallback: false)
                 return
             }
-            for record in live {
-                let first: Int64 = transaction.ranges[record.partition]?.first ?? record.offset
-                transaction.ranges[record.partition] = (first: first, next: record.offset + 1)
-                if let timestamp = record.timestamp { transaction.timestamps.append(timestamp) }
+            for index in live.indices {
+                let partition = live[index].partition
+                let offset = live[index].offset
+                let first: Int64 = transaction.ranges[partition]?.first ?? offset
+                transaction.ranges[partition] = (first: first, next: offset + 1)
+                if let timestamp = live[index].timestamp { transaction.timestamps.append(timestamp) }
             }
             transaction.recordCount += live.count
             statistics.recordsIn += live.count
             metrics.eventsIn.increment(by: live.count)
         }
         for (user, entity) in entities { transaction.pending[user] = entity }
-        for record in records {
-            transaction.positions[record.partition] = max(transaction.positions[record.partition] ?? 0, record.offset + 1)
-            if let end = transaction.recoveryEnd[record.partition], record.offset + 1 >= end {
-                transaction.recoveryEnd[record.partition] = nil
+        for index in records.indices {
+            let partition = records[index].partition
+            let next = records[index].offset + 1
+            transaction.positions[partition] = max(transaction.positions[partition] ?? 0, next)
+            if let end = transaction.recoveryEnd[partition], next >= end {
+                transaction.recoveryEnd[partition] = nil
             }
         }
         statistics.batches += 1

@@ -54,6 +54,11 @@ public final class StreamPipeline: @unchecked Sendable {
     /// Exactly-once: writes committed state to Redis off the pipeline thread (own connection).
     let flusher: StateFlusher?
     private let decoder = EventDecoder()
+    /// Threads that decode a batch's records and encode its decisions (`ParallelMap`): the
+    /// machine's cores up to 4, or `SLUICE_PARALLELISM` (1 = all on the pipeline thread).
+    static let parallelism = ProcessInfo.processInfo.environment["SLUICE_PARALLELISM"].flatMap { Int($0) }
+        ?? min(4, ProcessInfo.processInfo.activeProcessorCount)
+    private lazy var featureKeys = DecisionRecord.FeatureKeys(topology.features.names)
     private let ready = Atomic<Bool>(false)
     private var lastLagSample: UInt64 = 0
     private var reconnectsSeen = 0
@@ -245,15 +250,16 @@ public final class StreamPipeline: @unchecked Sendable {
     }
 
     func decode(_ records: [KafkaRecord]) -> DecodedBatch {
+        let decoder = self.decoder
+        let results = ParallelMap.map(count: records.count, ways: Self.parallelism) { index -> Result<Event, EventRejection> in
+            guard let value = records[index].value else { return .failure(EventRejection(.notJSON, "record has no value (tombstone)")) }
+            return decoder.decode(value)
+        }
         var decoded = DecodedBatch()
         decoded.events.reserveCapacity(records.count)
-        for (index, record) in records.enumerated() {
-            guard let value = record.value else {
-                decoded.rejections[index] = EventRejection(.notJSON, "record has no value (tombstone)")
-                decoded.outcomes.append(-1)
-                continue
-            }
-            switch decoder.decode(value) {
+        decoded.outcomes.reserveCapacity(records.count)
+        for (index, result) in results.enumerated() {
+            switch result {
             case .success(let event):
                 decoded.outcomes.append(decoded.events.count)
                 decoded.events.append(event)
@@ -262,7 +268,7 @@ public final class StreamPipeline: @unchecked Sendable {
                 decoded.outcomes.append(-1)
             }
         }
-        var seen = Set<String>()
+        var seen = Set<String>(minimumCapacity: decoded.events.count)
         decoded.users = decoded.events.compactMap { seen.insert($0.userID).inserted ? $0.userID : nil }
         return decoded
     }
@@ -272,38 +278,58 @@ public final class StreamPipeline: @unchecked Sendable {
     /// Decision values depend only on the log (no wall-clock field), so a transaction retried
     /// after an abort produces byte-identical decisions.
     func emitOutputs(_ records: [KafkaRecord], _ decoded: DecodedBatch, _ batch: FeatureBatch, extraHeaders: [KafkaHeader] = []) throws {
+        let keys = featureKeys
         let names = topology.features.names
         let schemaHeader = KafkaHeader(name: "sluice.schema_version", string: String(DecisionRecord.schemaVersion))
-        for (index, record) in records.enumerated() {
-            let source = SourcePosition(topic: record.topic, partition: record.partition, offset: record.offset)
+        // The decision headers that repeat within a batch, built once per topic and partition.
+        var sourceHeaders: [Int32: [KafkaHeader]] = [:]
+        let thresholds = topology.thresholds
+        let modelVersion = scorer.model.version
+        let width = names.count
+        let values = batch.features.withUnsafeBufferPointer { all in
+            nonisolated(unsafe) let all = all
+            return ParallelMap.map(count: records.count, ways: Self.parallelism) { index -> [UInt8] in
+                let eventIndex = decoded.outcomes[index]
+                guard eventIndex >= 0 else { return [] }
+                return DecisionRecord.encode(
+                    event: decoded.events[eventIndex], score: batch.scores[eventIndex], margin: batch.margins[eventIndex],
+                    decision: thresholds.decision(for: batch.scores[eventIndex]), late: batch.late[eventIndex],
+                    modelVersion: modelVersion, featureKeys: keys,
+                    features: UnsafeBufferPointer(rebasing: all[eventIndex * width..<(eventIndex + 1) * width]),
+                    source: SourcePosition(topic: records[index].topic, partition: records[index].partition, offset: records[index].offset))
+            }
+        }
+        // By index: a record or event copied per iteration costs a retain and release per field.
+        for index in records.indices {
+            let source = SourcePosition(topic: records[index].topic, partition: records[index].partition, offset: records[index].offset)
             let eventIndex = decoded.outcomes[index]
             guard eventIndex >= 0 else {
                 let rejection = decoded.rejections[index]!
                 if options.writeDeadLetters {
                     try producer.produce(
-                        topic: topology.deadLetterTopic, key: record.key, value: record.value ?? [],
-                        headers: DeadLetter.headers(original: record.headers, rejection: rejection, source: source) + extraHeaders)
+                        topic: topology.deadLetterTopic, key: records[index].key, value: records[index].value ?? [],
+                        headers: DeadLetter.headers(original: records[index].headers, rejection: rejection, source: source) + extraHeaders)
                 }
                 statistics.deadLettered += 1
                 metrics.deadLettered.increment()
                 continue
             }
-            let event = decoded.events[eventIndex]
             let late = batch.late[eventIndex]
-            let score = batch.scores[eventIndex]
-            let decision = topology.thresholds.decision(for: score)
-            let value = batch.features.withUnsafeBufferPointer { all in
-                DecisionRecord.encode(
-                    event: event, score: score, margin: batch.margins[eventIndex], decision: decision, late: late,
-                    modelVersion: scorer.model.version, featureNames: names,
-                    features: UnsafeBufferPointer(rebasing: all[eventIndex * names.count..<(eventIndex + 1) * names.count]),
-                    source: source)
-            }
+            let decision = topology.thresholds.decision(for: batch.scores[eventIndex])
+            // One input topic: the partition alone keys the batch's repeated headers.
+            var headers = sourceHeaders[source.partition] ?? {
+                let headers = Array(source.headers.prefix(2)) + [schemaHeader] + extraHeaders
+                sourceHeaders[source.partition] = headers
+                return headers
+            }()
+            headers.insert(source.offsetHeader, at: 2)
             try producer.produce(
-                topic: decisionsTopic, key: record.key ?? Array(event.userID.utf8), value: value,
-                headers: source.headers + [schemaHeader] + extraHeaders)
+                topic: decisionsTopic, key: records[index].key ?? Array(decoded.events[eventIndex].userID.utf8), value: values[index],
+                headers: headers)
             if late && options.writeLateEvents {
-                try producer.produce(topic: topology.lateTopic, key: record.key, value: record.value ?? [], headers: record.headers + source.headers + extraHeaders)
+                try producer.produce(
+                    topic: topology.lateTopic, key: records[index].key, value: records[index].value ?? [],
+                    headers: records[index].headers + source.headers + extraHeaders)
             }
             if late {
                 statistics.late += 1
