@@ -341,10 +341,13 @@ extension StreamPipeline {
         for (user, entity) in transaction.pending { transaction.committed[user] = entity }
         transaction.pending.removeAll(keepingCapacity: true)
         do {
-            try flusher.enqueue(job) {
-                guard flusher.isRetrying else { return }
-                guard let stop else { throw RedisError(.connectionFailed, "Redis unavailable during a rebalance") }
-                try waitForRedis(stop: stop)
+            // Timed as `redis_flush`: non-zero only when the writes fall behind the commits.
+            try metrics.timed(.redisFlush) {
+                try flusher.enqueue(job) {
+                    guard flusher.isRetrying else { return }
+                    guard let stop else { throw RedisError(.connectionFailed, "Redis unavailable during a rebalance") }
+                    try waitForRedis(stop: stop)
+                }
             }
         } catch let error as RedisError where stop == nil {
             logger.warning("state write dropped during rebalance: it is re-applied from the log", metadata: ["error": "\(error)"])
