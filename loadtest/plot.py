@@ -205,6 +205,8 @@ def main():
                     help="name of a timeline in the legends; repeat once per timeline, in order")
     ap.add_argument("--sum", action="store_true",
                     help="also plot the total rate across timelines (by whole second)")
+    ap.add_argument("--plots", default="throughput,latency-cdf,lag,rss,p99",
+                    help="comma-separated subset of: throughput, latency-cdf, lag, rss, p99")
     ap.add_argument("--align", action="store_true",
                     help="put all timelines on one wall clock (unix_ms): for instances started apart")
     ap.add_argument("timelines", nargs="+", metavar="TIMELINE")
@@ -225,14 +227,23 @@ def main():
     if args.sum and len(runs) > 1:
         ts, vs = summed_rate(runs)
         total = ("sum", ts, vs) if ts else None
-    time_plot(runs, "rate", "Throughput (committed records)", "records/s",
-              out("throughput"), written, extra=total, formatter=EngFormatter())
-    cdf_plot(runs, out("latency-cdf"), written)
-    time_plot(runs, "lag", "Consumer lag (all partitions)", "records behind",
-              out("lag"), written, formatter=EngFormatter())
-    time_plot(runs, "rss_mb", "Resident memory", "RSS (MB)", out("rss"), written)
-    time_plot(runs, "p99_ms", "p99 event-to-decision latency per second", "p99 latency (ms)",
-              out("p99"), written)
+    wanted = set(args.plots.split(","))
+    unknown = wanted - {"throughput", "latency-cdf", "lag", "rss", "p99"}
+    if unknown:
+        fail(f"unknown plot(s): {', '.join(sorted(unknown))}")
+    if "throughput" in wanted:
+        time_plot(runs, "rate", "Throughput (committed records)", "records/s",
+                  out("throughput"), written, extra=total, formatter=EngFormatter())
+    if "latency-cdf" in wanted:
+        cdf_plot(runs, out("latency-cdf"), written)
+    if "lag" in wanted:
+        time_plot(runs, "lag", "Consumer lag (all partitions)", "records behind",
+                  out("lag"), written, formatter=EngFormatter())
+    if "rss" in wanted:
+        time_plot(runs, "rss_mb", "Resident memory", "RSS (MB)", out("rss"), written)
+    if "p99" in wanted:
+        time_plot(runs, "p99_ms", "p99 event-to-decision latency per second", "p99 latency (ms)",
+                  out("p99"), written)
     if not written:
         fail("nothing to plot: no timeline has samples or a summary line")
     print("\n".join(written))

@@ -20,6 +20,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Produce events to this topic (keyed by user_id).") var topic: String?
     @Option(help: "Produce at this many events per second, open loop (0 = as fast as possible).") var rate = 0.0
     @Option(help: "Kafka bootstrap servers for --topic (default: SLUICE_KAFKA_BOOTSTRAP_SERVERS).") var bootstrap: String?
+    @Option(help: "Start producing at this wall-clock time (epoch ms), after generating: a soak test prepares its next chunk while the previous one runs.")
+    var startAt: Int64?
 
     func validate() throws {
         guard events > 0, users > 0, days > 0 else { throw ValidationError("--events, --users and --days must be positive") }
@@ -57,6 +59,10 @@ struct GenerateCommand: ParsableCommand {
                 // Open loop: records carry their produce time, so batching delay would count as latency.
                 configuration: KafkaConfiguration(["bootstrap.servers": servers, "linger.ms": rate > 0 ? "1" : "5", "batch.num.messages": "10000"]),
                 logger: Logger(label: "sluice.generate"))
+            if let startAt {
+                let wait = Double(startAt) / 1000 - Date().timeIntervalSince1970
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            }
             let started = Date()
             for (index, record) in records.enumerated() {
                 if rate > 0, index % 100 == 0 {

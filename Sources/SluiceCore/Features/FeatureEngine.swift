@@ -112,9 +112,7 @@ public struct FeatureEngine: Sendable {
                 for i in range where buckets[i].count > 0 { maximum = Swift.max(maximum, buckets[i].max) }
                 return maximum
             case .distinctCount:
-                var distinct = Set<String>()
-                for i in range where buckets[i].count > 0 { distinct.formUnion(buckets[i].distinct) }
-                return Double(distinct.count)
+                return Double(Self.distinctCount(buckets, range))
             case .last, .secondsSinceLast:
                 var lastSequence: Int64 = 0
                 var lastValue = Double.nan
@@ -127,6 +125,25 @@ public struct FeatureEngine: Sendable {
                 return feature.aggregation == .last ? lastValue : Double(event.eventTime - lastTime) / 1000
             }
         }
+    }
+
+    /// Distinct values across the buckets in `range`. Entities mostly have a handful (cards,
+    /// devices): those are deduplicated by comparing with the few seen so far (small strings
+    /// compare as two words), and only beyond 16 through a hash set, which hashes every value.
+    private static func distinctCount(_ buckets: UnsafeBufferPointer<BucketAggregate>, _ range: Range<Int>) -> Int {
+        var few: [String] = []
+        few.reserveCapacity(16)
+        for i in range where buckets[i].count > 0 {
+            for value in buckets[i].distinct where !few.contains(value) {
+                guard few.count < 16 else {
+                    var all = Set(few)
+                    for j in i..<range.upperBound where buckets[j].count > 0 { all.formUnion(buckets[j].distinct) }
+                    return all.count
+                }
+                few.append(value)
+            }
+        }
+        return few.count
     }
 
     /// Applies a non-late `event` to `state` and discards buckets no event can see any more.
