@@ -119,7 +119,7 @@ def save(fig, path, written):
     written.append(path)
 
 
-def time_plot(runs, field, title, ylabel, path, written, extra=None, formatter=None):
+def time_plot(runs, field, title, ylabel, path, written, extra=None, formatter=None, log=False):
     """One line per timeline of `field` over t; `extra` is an optional (label, ts, vs) line."""
     lines = [(label, *series(samples, field)) for label, samples, _ in runs]
     lines = [ln for ln in lines if has_data(ln[2])]
@@ -133,7 +133,11 @@ def time_plot(runs, field, title, ylabel, path, written, extra=None, formatter=N
     ax.set_title(title)
     ax.set_xlabel("time since engine start (s)")
     ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
+    if log:
+        # Latency spans milliseconds to seconds across load levels.
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
     if formatter:
         ax.yaxis.set_major_formatter(formatter)
     ax.grid(True, alpha=0.3)
@@ -167,7 +171,7 @@ def cdf_plot(runs, path, written):
         if xs:
             p99 = summary.get("p99_ms")
             if isinstance(p99, (int, float)) and p99 > 0:
-                label = f"{label} (p99 {p99:g} ms)"
+                label = f"{label} (p99 {p99:.0f} ms)"
             curves.append((label, xs, ys))
             floor = min(floor, min(ys))
     if not curves:
@@ -242,8 +246,8 @@ def main():
     if "rss" in wanted:
         time_plot(runs, "rss_mb", "Resident memory", "RSS (MB)", out("rss"), written)
     if "p99" in wanted:
-        time_plot(runs, "p99_ms", "p99 event-to-decision latency per second", "p99 latency (ms)",
-                  out("p99"), written)
+        time_plot(runs, "p99_ms", "p99 event-to-decision latency per second", "p99 latency (ms, log scale)",
+                  out("p99"), written, log=True)
     if not written:
         fail("nothing to plot: no timeline has samples or a summary line")
     print("\n".join(written))

@@ -10,6 +10,15 @@ cd "$SLUICE_ROOT"
 
 "$here/setup.sh"
 log "building and running the tests"
-swift build --build-tests 2>&1 | grep -E 'error|warning: unre|Compiling|Build' | grep -v '^\[' || true
+# A failed build must fail the run: `--skip-build` below would otherwise run stale test binaries.
+build_log="$(mktemp)"
+if ! swift build --build-tests >"$build_log" 2>&1; then
+  grep -E 'error' "$build_log" | head -40 >&2
+  rm -f "$build_log"
+  log "build failed"
+  exit 1
+fi
+grep -E 'warning: unre|Build' "$build_log" | grep -v '^\[' || true
+rm -f "$build_log"
 # The suites are XCTest; without Swift Testing, the runner's last line is XCTest's own total.
 swift test --skip-build --disable-swift-testing "$@"

@@ -11,15 +11,8 @@ final class OperationsEndpointTests: XCTestCase {
     func testMetricsCountWhatWasProcessedAndProbesAnswer() throws {
         let binary = builtSluiceExecutable
         guard FileManager.default.isExecutableFile(atPath: binary) else { return XCTFail("sluice binary not found at \(binary)") }
-        let broker = try TansuTestBroker()
-        let redis = try RedisTestServer()
-        try broker.createTopics(["events", "decisions", "events-dlq", "events-late"], partitions: 2)
-        var options = TrafficGenerator.Options()
-        options.events = 3000
-        options.users = 200
-        options.seed = 9
-        let generated = TrafficGenerator(options: options).generate()
-        try broker.produce(generated, to: "events")
+        let bed = try ProcessTestBed(events: 3000, users: 200, seed: 9)
+        let (broker, redis, generated) = (bed.broker, bed.redis, bed.generated)
 
         let port = findFreeTCPPort()
         let environment = broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-metrics-test")

@@ -12,15 +12,8 @@ final class RunCommandShutdownTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             return XCTFail("sluice binary not found at \(binary): build the package first (swift build --build-tests)")
         }
-        let broker = try TansuTestBroker()
-        let redis = try RedisTestServer()
-        try broker.createTopics(["events", "decisions", "events-dlq", "events-late"], partitions: 2)
-        var options = TrafficGenerator.Options()
-        options.events = 3000
-        options.users = 200
-        options.seed = 5
-        let generated = TrafficGenerator(options: options).generate()
-        try broker.produce(generated, to: "events")
+        let bed = try ProcessTestBed(events: 3000, users: 200, seed: 5)
+        let (broker, redis, generated) = (bed.broker, bed.redis, bed.generated)
 
         var environment = broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-shutdown-test")
         // Small batches keep the run going long enough to be interrupted.

@@ -38,14 +38,15 @@ public struct LatencyHistogram: Sendable {
         max = Swift.max(max, other.max)
     }
 
-    /// (value, fraction of recorded values in its bucket or below) for every non-empty bucket, in
-    /// increasing order: the cumulative distribution, for latency plots.
+    /// (value, fraction of recorded values at or below it) for every non-empty bucket, in
+    /// increasing order: the cumulative distribution, for latency plots. The value is the
+    /// bucket's upper end (the maximum for the last one), so the curve ends at (max, 1).
     public func distribution() -> [(value: Int64, quantile: Double)] {
         var seen: UInt64 = 0
         var points: [(value: Int64, quantile: Double)] = []
         for (index, c) in counts.enumerated() where c > 0 {
             seen += c
-            points.append((Swift.min(Self.lowerBound(ofIndex: index), max), Double(seen) / Double(count)))
+            points.append((Swift.min(Self.lowerBound(ofIndex: index + 1) - 1, max), Double(seen) / Double(count)))
         }
         return points
     }

@@ -42,7 +42,7 @@ struct JSONWriter {
         separator()
         if value.isFinite {
             // Whole numbers (counts, most amounts) without a String: the same text as
-            // `description` ("3.0"), which switches to exponents only from 2^53 up.
+            // `description` ("3.0"), which uses no exponent below 1e15 (JSONWriterTests).
             if value == value.rounded(.towardZero) && abs(value) < 1e15 && !(value == 0 && value.sign == .minus) {
                 appendDigits(Int64(value))
                 bytes.append(contentsOf: [UInt8(ascii: "."), UInt8(ascii: "0")])
