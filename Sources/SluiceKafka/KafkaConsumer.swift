@@ -101,10 +101,15 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Serves rebalance callbacks. Throws on consumer errors other than partition EOF.
     public func poll(maxRecords: Int, timeoutMs: Int32) throws(KafkaError) -> [KafkaRecord] {
         if let fatal = sink.fatalError { throw fatal }
-        var messages = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxRecords)
         // Wait for the first message only, then take what is already queued: a batch call with a
         // timeout waits for a full batch, holding records (and their decisions) back at low rates.
-        guard maxRecords > 0, let first = rd_kafka_consume_queue(queue, timeoutMs) else { return [] }
+        guard maxRecords > 0 else { return [] }
+        guard let first = rd_kafka_consume_queue(queue, timeoutMs) else {
+            let error = rd_kafka_last_error()
+            if error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__TIMED_OUT { return [] }
+            throw KafkaError(.consume, "consume_queue", response: error)
+        }
+        var messages = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxRecords)
         messages[0] = first
         let more = messages.withUnsafeMutableBufferPointer { rd_kafka_consume_batch_queue(queue, 0, $0.baseAddress! + 1, maxRecords - 1) }
         guard more >= 0 else {
