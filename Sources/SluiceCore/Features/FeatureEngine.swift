@@ -91,8 +91,7 @@ public struct FeatureEngine: Sendable {
             for i in range { count += buckets[i].count }
             guard count > 0 else {
                 switch feature.aggregation {
-                case .count, .distinctCount: return 0
-                case .sum: return 0
+                case .count, .distinctCount, .sum: return 0
                 case .mean, .min, .max, .last, .secondsSinceLast: return .nan
                 }
             }

@@ -28,13 +28,6 @@ public struct RunStatistics: Sendable {
 
     public init() {}
 
-    /// Marks a commit: outputs of records with these timestamps (ms) are now durable.
-    mutating func recordCommitted(timestamps: [Int64], wallNowMicros wallNow: Int64) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        for timestamp in timestamps { eventToDecision.record(max(0, wallNow - timestamp * 1000)) }
-        lastCommitAtNanos = now
-    }
-
     /// Records per second from the first consumed record to the last commit.
     public var recordsPerSecond: Double {
         guard let first = firstRecordAtNanos, let last = lastCommitAtNanos, last > first else { return 0 }

@@ -35,10 +35,13 @@ final class TimelineRecorder {
 
     deinit { try? handle.close() }
 
-    /// Latency of a record whose outputs were just committed (`now`), in microseconds.
-    func recordCommitted(latencyMicros: Int64, now: UInt64, firstRecordAt: UInt64) {
+    /// Whether records committed at `now` count in the summary.
+    func isPastWarmup(now: UInt64, firstRecordAt: UInt64) -> Bool { now - firstRecordAt >= warmupNanos }
+
+    /// Latency of a record whose outputs were just committed, in microseconds.
+    func recordCommitted(latencyMicros: Int64, pastWarmup: Bool) {
         interval.record(latencyMicros)
-        if now - firstRecordAt >= warmupNanos { steady.record(latencyMicros) }
+        if pastWarmup { steady.record(latencyMicros) }
     }
 
     /// Writes a sample if a second has passed since the last one.

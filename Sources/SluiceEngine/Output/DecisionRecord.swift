@@ -14,12 +14,11 @@ public struct SourcePosition: Sendable, Hashable {
     }
 
     /// Topic, partition, offset, in that order.
-    var headers: [KafkaHeader] {
-        [
-            KafkaHeader(name: "sluice.source.topic", string: topic),
-            KafkaHeader(name: "sluice.source.partition", string: String(partition)),
-            offsetHeader,
-        ]
+    var headers: [KafkaHeader] { partitionHeaders + [offsetHeader] }
+
+    /// The topic and partition headers, the same for every record of a partition.
+    var partitionHeaders: [KafkaHeader] {
+        [KafkaHeader(name: "sluice.source.topic", string: topic), KafkaHeader(name: "sluice.source.partition", string: String(partition))]
     }
 
     var offsetHeader: KafkaHeader { KafkaHeader(name: "sluice.source.offset", string: String(offset)) }
@@ -46,6 +45,7 @@ public enum DecisionRecord {
     public struct FeatureKeys: Sendable {
         let keys: [[UInt8]]
         public init(_ names: [String]) { keys = names.map(JSONWriter.preparedKey) }
+        var count: Int { keys.count }
     }
 
     public static func encode(
@@ -53,7 +53,7 @@ public enum DecisionRecord {
         modelVersion: String, featureKeys: FeatureKeys, features: UnsafeBufferPointer<Double>,
         source: SourcePosition?
     ) -> [UInt8] {
-        var json = JSONWriter(capacity: 256 + featureKeys.keys.count * 32)
+        var json = JSONWriter(capacity: 256 + featureKeys.count * 32)
         json.beginObject()
         json.key(prepared: Keys.schemaVersion); json.integer(Int64(schemaVersion))
         json.key(prepared: Keys.eventID); json.string(event.eventID)

@@ -114,14 +114,16 @@ extension StreamPipeline {
     /// No longer than until the open transaction is due: an idle poll must not delay its commit.
     private func pollTimeoutMs() -> Int32 {
         guard transaction.isOpen else { return config.pollTimeoutMs }
-        let age = Int64((DispatchTime.now().uptimeNanoseconds - transaction.openedAtNanos) / 1_000_000)
-        return Int32(max(0, min(Int64(config.pollTimeoutMs), Int64(config.commitIntervalMs) - age)))
+        return Int32(max(0, min(Int64(config.pollTimeoutMs), Int64(config.commitIntervalMs) - openTransactionAgeMs)))
     }
 
     private func commitDue() -> Bool {
         guard transaction.isOpen else { return false }
-        let age = (DispatchTime.now().uptimeNanoseconds - transaction.openedAtNanos) / 1_000_000
-        return age >= UInt64(config.commitIntervalMs) || transaction.recordCount >= config.commitMaxRecords
+        return openTransactionAgeMs >= Int64(config.commitIntervalMs) || transaction.recordCount >= config.commitMaxRecords
+    }
+
+    private var openTransactionAgeMs: Int64 {
+        Int64((DispatchTime.now().uptimeNanoseconds - transaction.openedAtNanos) / 1_000_000)
     }
 
     private func throwDeferredError() throws {
@@ -146,9 +148,18 @@ extension StreamPipeline {
         }
         let (decodedLive, decodedReplayed) = metrics.timed(.decode) { (decode(live), decode(replayed)) }
 
+        // Entities move out of the transaction's maps (they return below), so each state has one
+        // owner while it changes and is updated in place instead of copied (copy-on-write). If
+        // the batch fails, the abort's resync drops both maps anyway.
         var entities: [String: StoredEntity] = [:]
-        let users = decodedReplayed.users + decodedLive.users
-        let missing = users.filter { transaction.pending[$0] == nil && transaction.committed[$0] == nil }
+        var missing: [String] = []
+        for user in decodedReplayed.users + decodedLive.users where entities[user] == nil {
+            if let entity = transaction.pending.removeValue(forKey: user) ?? transaction.committed.removeValue(forKey: user) {
+                entities[user] = entity
+            } else {
+                missing.append(user)
+            }
+        }
         let loaded: [String: StoredEntity]
         do {
             loaded = try metrics.timed(.featureRead) { try store.loadStored(missing) }
@@ -158,16 +169,7 @@ extension StreamPipeline {
             try waitForRedis(stop: stop)
             return
         }
-        // Entities move out of the transaction's maps (they return below), so each state has one
-        // owner while it changes and is updated in place instead of copied (copy-on-write). If
-        // the batch fails, the abort's resync drops both maps anyway.
-        for user in users where entities[user] == nil {
-            if let entity = transaction.pending.removeValue(forKey: user) ?? transaction.committed.removeValue(forKey: user) ?? loaded[user] {
-                entities[user] = entity
-            } else {
-                entities[user] = StoredEntity(state: topology.engine.emptyState())
-            }
-        }
+        for user in missing { entities[user] = loaded[user] ?? StoredEntity(state: topology.engine.emptyState()) }
 
         // Records an earlier owner committed: state only, skipping what Redis already holds.
         for (index, record) in replayed.enumerated() {

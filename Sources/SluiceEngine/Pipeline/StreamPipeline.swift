@@ -279,13 +279,14 @@ public final class StreamPipeline: @unchecked Sendable {
     /// after an abort produces byte-identical decisions.
     func emitOutputs(_ records: [KafkaRecord], _ decoded: DecodedBatch, _ batch: FeatureBatch, extraHeaders: [KafkaHeader] = []) throws {
         let keys = featureKeys
-        let names = topology.features.names
         let schemaHeader = KafkaHeader(name: "sluice.schema_version", string: String(DecisionRecord.schemaVersion))
-        // The decision headers that repeat within a batch, built once per topic and partition.
-        var sourceHeaders: [Int32: [KafkaHeader]] = [:]
+        // Decision headers are topic, partition, offset, schema version, then `extraHeaders`: all
+        // but the offset repeat within a batch, so they are built once (per partition: one input topic).
+        var partitionHeaders: [Int32: [KafkaHeader]] = [:]
+        let trailingHeaders = [schemaHeader] + extraHeaders
         let thresholds = topology.thresholds
         let modelVersion = scorer.model.version
-        let width = names.count
+        let width = keys.count
         let values = batch.features.withUnsafeBufferPointer { all in
             nonisolated(unsafe) let all = all
             return ParallelMap.map(count: records.count, ways: Self.parallelism) { index -> [UInt8] in
@@ -316,16 +317,14 @@ public final class StreamPipeline: @unchecked Sendable {
             }
             let late = batch.late[eventIndex]
             let decision = topology.thresholds.decision(for: batch.scores[eventIndex])
-            // One input topic: the partition alone keys the batch's repeated headers.
-            var headers = sourceHeaders[source.partition] ?? {
-                let headers = Array(source.headers.prefix(2)) + [schemaHeader] + extraHeaders
-                sourceHeaders[source.partition] = headers
+            let leading = partitionHeaders[source.partition] ?? {
+                let headers = source.partitionHeaders
+                partitionHeaders[source.partition] = headers
                 return headers
             }()
-            headers.insert(source.offsetHeader, at: 2)
             try producer.produce(
                 topic: decisionsTopic, key: records[index].key ?? Array(decoded.events[eventIndex].userID.utf8), value: values[index],
-                headers: headers)
+                headers: leading + [source.offsetHeader] + trailingHeaders)
             if late && options.writeLateEvents {
                 try producer.produce(
                     topic: topology.lateTopic, key: records[index].key, value: records[index].value ?? [],
@@ -373,13 +372,14 @@ public final class StreamPipeline: @unchecked Sendable {
     /// summary and the `sluice_event_to_decision_seconds` histogram.
     func recordCommitted(timestamps: [Int64]) {
         let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
-        statistics.recordCommitted(timestamps: timestamps, wallNowMicros: wallNow)
         let now = DispatchTime.now().uptimeNanoseconds
-        let firstRecordAt = statistics.firstRecordAtNanos ?? now
+        statistics.lastCommitAtNanos = now
+        let pastWarmup = timeline?.isPastWarmup(now: now, firstRecordAt: statistics.firstRecordAtNanos ?? now) ?? false
         for timestamp in timestamps {
             let micros = max(0, wallNow - timestamp * 1000)
+            statistics.eventToDecision.record(micros)
             metrics.eventToDecision.recordMicroseconds(micros)
-            timeline?.recordCommitted(latencyMicros: micros, now: now, firstRecordAt: firstRecordAt)
+            timeline?.recordCommitted(latencyMicros: micros, pastWarmup: pastWarmup)
         }
     }
 
