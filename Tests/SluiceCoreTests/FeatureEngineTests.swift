@@ -130,6 +130,35 @@ final class FeatureEngineTests: XCTestCase {
         assertSame(run.features(of: makeEvent(at(1, 20)))["cards"], 2)  // buckets 3...8
     }
 
+    /// Around the 16 values the engine deduplicates by comparison before it switches to a set.
+    func testDistinctCountAcrossTheSmallSetLimit() throws {
+        for distinct in [15, 16, 17, 40] {
+            var run = try EntityRun([windowed("devices", "distinct_count", field: "device_id", length: "1h", bucket: "1m")])
+            // Every value twice, in different buckets, the repeats in reverse order.
+            let values = (0..<distinct).map { "device-\($0)" }
+            for (i, value) in (values + values.reversed()).enumerated() {
+                run.step(makeEvent(at(0, Int64(i % 59)), device: value))
+            }
+            assertSame(run.features(of: makeEvent(at(0, 59)))["devices"], Double(distinct), "\(distinct) values")
+        }
+    }
+
+    /// `has` answers without building the field's text; it must agree with `key` on every field.
+    func testHasAgreesWithKeyOnEveryField() {
+        let full = Event(
+            eventID: "e1", type: .order, userID: "u1", eventTime: base, amount: 12.5, currency: "EUR", orderID: "o1",
+            cardID: "c1", deviceID: "d1", ip: "10.0.0.1", merchantID: "m1", itemCount: 3, shippingCountry: "DE",
+            billingCountry: "FR", returnReason: "damaged")
+        let sparse = makeEvent(base, .payment)
+        for field in EventField.allCases {
+            XCTAssertEqual(full.has(field), full.key(field) != nil, "\(field)")
+            XCTAssertEqual(sparse.has(field), sparse.key(field) != nil, "\(field)")
+        }
+        XCTAssertTrue(full.has(.itemCount))
+        XCTAssertFalse(sparse.has(.itemCount))
+        XCTAssertFalse(sparse.has(.cardID))
+    }
+
     func testRatios() throws {
         var run = try EntityRun([
             windowed("orders", "count", types: ["order"]), windowed("returns", "count", types: ["return"]),

@@ -3,6 +3,15 @@ public enum EventType: String, Sendable, CaseIterable, Hashable {
     case order
     case payment
     case `return`
+
+    /// One bit per type, for type filters tested per event.
+    @inlinable var bit: UInt8 {
+        switch self {
+        case .order: return 1
+        case .payment: return 2
+        case .return: return 4
+        }
+    }
 }
 
 /// A validated input event. Field names follow the wire schema in docs/events.md.
@@ -99,5 +108,20 @@ extension Event {
     }
 
     /// True when the event carries `field` (required fields are always present).
-    public func has(_ field: EventField) -> Bool { key(field) != nil }
+    /// Whether the event carries `field` (without building its text, as `key` would for numbers).
+    @inlinable
+    public func has(_ field: EventField) -> Bool {
+        switch field {
+        case .eventID, .userID, .amount, .currency: return true
+        case .orderID: return orderID != nil
+        case .cardID: return cardID != nil
+        case .deviceID: return deviceID != nil
+        case .ip: return ip != nil
+        case .merchantID: return merchantID != nil
+        case .itemCount: return itemCount != nil
+        case .shippingCountry: return shippingCountry != nil
+        case .billingCountry: return billingCountry != nil
+        case .returnReason: return returnReason != nil
+        }
+    }
 }

@@ -27,17 +27,21 @@ public struct WindowedFeature: Hashable, Sendable {
     /// Event types that contribute; nil means all types.
     public let types: Set<EventType>?
     public let window: TimeWindow
+    /// `types` as one bit per `EventType` (all bits when nil): `accepts` runs per event and
+    /// window, where a `Set` lookup hashed the type every time.
+    @usableFromInline let typeMask: UInt8
 
     public init(aggregation: Aggregation, field: EventField?, types: Set<EventType>?, window: TimeWindow) {
         self.aggregation = aggregation
         self.field = field
         self.types = types
         self.window = window
+        self.typeMask = types.map { $0.reduce(0) { $0 | $1.bit } } ?? .max
     }
 
     /// True when `event` contributes to this feature's state.
     @inlinable public func accepts(_ event: Event) -> Bool {
-        if let types, !types.contains(event.type) { return false }
+        if typeMask & event.type.bit == 0 { return false }
         if let field, !event.has(field) { return false }
         return true
     }

@@ -37,10 +37,17 @@ public struct FeatureEngine: Sendable {
         precondition(row.count >= featureCount)
         let features = featureSet.features
         var windowSlot = 0
+        // Windows and their definitions are read in place: subscripting the arrays copied each
+        // WindowState (a retain and release of its buckets) per event and feature.
+        let windows = state.windows
         for index in features.indices {
             switch features[index].kind {
             case .windowed:
-                row[index] = value(of: windowed[windowSlot], window: state.windows[windowSlot], event: event, state: state)
+                row[index] = windowed.withUnsafeBufferPointer { definitions in
+                    windows.withUnsafeBufferPointer { windows in
+                        value(of: definitions[windowSlot], window: windows[windowSlot], event: event, maxEventTime: state.maxEventTime)
+                    }
+                }
                 windowSlot += 1
             case .eventField(let field):
                 row[index] = event.number(field) ?? .nan
@@ -74,10 +81,10 @@ public struct FeatureEngine: Sendable {
         feature.window.bucket(of: maxEventTime - featureSet.allowedLatenessMillis) - feature.window.bucketCount + 1
     }
 
-    private func value(of feature: WindowedFeature, window: WindowState, event: Event, state: EntityState) -> Double {
+    private func value(of feature: borrowing WindowedFeature, window: borrowing WindowState, event: Event, maxEventTime: Int64?) -> Double {
         let high = feature.window.bucket(of: event.eventTime)
         var low = high - feature.window.bucketCount + 1
-        if let maxTime = state.maxEventTime { low = Swift.max(low, retentionFloor(feature, maxEventTime: maxTime)) }
+        if let maxTime = maxEventTime { low = Swift.max(low, retentionFloor(feature, maxEventTime: maxTime)) }
 
         // Reads fields in place: iterating `window.buckets` by value would copy every bucket
         // (and retain its `distinct` array) per event and feature.
@@ -128,21 +135,26 @@ public struct FeatureEngine: Sendable {
 
     /// Distinct values across the buckets in `range`. Entities mostly have a handful (cards,
     /// devices): those are deduplicated by comparing with the few seen so far (small strings
-    /// compare as two words), and only beyond 16 through a hash set, which hashes every value.
+    /// compare as two words), kept in a stack buffer (an array here cost a heap allocation per
+    /// event and feature), and only beyond 16 through a hash set, which hashes every value.
     private static func distinctCount(_ buckets: UnsafeBufferPointer<BucketAggregate>, _ range: Range<Int>) -> Int {
-        var few: [String] = []
-        few.reserveCapacity(16)
-        for i in range where buckets[i].count > 0 {
-            for value in buckets[i].distinct where !few.contains(value) {
-                guard few.count < 16 else {
-                    var all = Set(few)
-                    for j in i..<range.upperBound where buckets[j].count > 0 { all.formUnion(buckets[j].distinct) }
-                    return all.count
+        let capacity = 16
+        return withUnsafeTemporaryAllocation(of: String.self, capacity: capacity) { few in
+            var count = 0
+            defer { few.baseAddress!.deinitialize(count: count) }
+            for i in range where buckets[i].count > 0 {
+                for value in buckets[i].distinct where !UnsafeBufferPointer(rebasing: few[..<count]).contains(value) {
+                    guard count < capacity else {
+                        var all = Set(few[..<count])
+                        for j in i..<range.upperBound where buckets[j].count > 0 { all.formUnion(buckets[j].distinct) }
+                        return all.count
+                    }
+                    (few.baseAddress! + count).initialize(to: value)
+                    count += 1
                 }
-                few.append(value)
             }
+            return count
         }
-        return few.count
     }
 
     /// Applies a non-late `event` to `state` and discards buckets no event can see any more.
@@ -154,20 +166,21 @@ public struct FeatureEngine: Sendable {
         let sequence = state.appliedCount
         let maxTime = Swift.max(state.maxEventTime ?? event.eventTime, event.eventTime)
         state.maxEventTime = maxTime
-        for slot in windowed.indices {
-            let feature = windowed[slot]
-            if feature.accepts(event) {
-                add(event, sequence: sequence, feature: feature, to: &state.windows[slot])
-            }
-            let floor = retentionFloor(feature, maxEventTime: maxTime)
-            if let first = state.windows[slot].buckets.first, first.index < floor {
-                state.windows[slot].buckets.removeAll { $0.index < floor }
+        windowed.withUnsafeBufferPointer { definitions in
+            for slot in definitions.indices {
+                if definitions[slot].accepts(event) {
+                    add(event, sequence: sequence, feature: definitions[slot], to: &state.windows[slot])
+                }
+                let floor = retentionFloor(definitions[slot], maxEventTime: maxTime)
+                if let first = state.windows[slot].buckets.first?.index, first < floor {
+                    state.windows[slot].buckets.removeAll { $0.index < floor }
+                }
             }
         }
         return true
     }
 
-    private func add(_ event: Event, sequence: Int64, feature: WindowedFeature, to window: inout WindowState) {
+    private func add(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, to window: inout WindowState) {
         let index = feature.window.bucket(of: event.eventTime)
         let position: Int
         if let last = window.buckets.last, last.index == index {
@@ -179,7 +192,12 @@ public struct FeatureEngine: Sendable {
             window.buckets.append(BucketAggregate(index: index))
             position = window.buckets.count - 1
         }
-        var bucket = window.buckets[position]
+        // Mutated in place: a copy of the bucket retained its `distinct` array, and writing it
+        // back released it again.
+        Self.fold(event, sequence: sequence, feature: feature, into: &window.buckets[position])
+    }
+
+    private static func fold(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, into bucket: inout BucketAggregate) {
         bucket.count += 1
         let number = feature.field.flatMap { event.number($0) }
         switch feature.aggregation {
@@ -197,7 +215,6 @@ public struct FeatureEngine: Sendable {
             bucket.lastValue = number ?? .nan
             bucket.lastTime = event.eventTime
         }
-        window.buckets[position] = bucket
     }
 }
 

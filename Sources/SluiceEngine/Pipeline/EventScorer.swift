@@ -61,6 +61,12 @@ public struct FeatureBatch: Sendable {
 }
 
 extension Topology {
+    private static func featuresThenApply(_ event: Event, engine: FeatureEngine, row: UnsafeMutableBufferPointer<Double>,
+                                          state: inout EntityState) -> Bool {
+        engine.computeFeatures(of: event, state: state, into: row)
+        return engine.apply(event, to: &state)
+    }
+
     /// Computes features for `events` (in log order) and applies them to `states`, which must
     /// hold the current state of every entity involved (missing entries start empty).
     public func computeFeatures(_ events: [Event], states: inout [String: EntityState]) -> FeatureBatch {
@@ -70,13 +76,13 @@ extension Topology {
         batch.late.reserveCapacity(events.count)
         batch.features = [Double](repeating: .nan, count: events.count * width)
         batch.features.withUnsafeMutableBufferPointer { rows in
-            for (index, event) in events.enumerated() {
-                var state = states.removeValue(forKey: event.userID) ?? engine.emptyState()
+            for index in events.indices {
                 let row = UnsafeMutableBufferPointer(rebasing: rows[index * width..<(index + 1) * width])
-                engine.computeFeatures(of: event, state: state, into: row)
-                let applied = engine.apply(event, to: &state)
+                // One lookup, and the state is changed where it lives (the dictionary's
+                // default-value subscript yields it in place).
+                let applied = Self.featuresThenApply(events[index], engine: engine, row: row,
+                                                     state: &states[events[index].userID, default: engine.emptyState()])
                 batch.late.append(!applied)
-                states[event.userID] = state
             }
         }
         return batch
