@@ -129,6 +129,15 @@ public struct RedisCommandEncoder {
         argumentLengths.append(bytes.count - start)
     }
 
+    /// Raw bytes of a known size, written by `write` straight into the batch's buffer (which
+    /// holds `byteCount` bytes at the pointer it gets; write all of them).
+    public mutating func append(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: byteCount))
+        bytes.withUnsafeMutableBytes { write($0.baseAddress! + start) }
+        argumentLengths.append(byteCount)
+    }
+
     /// A decimal integer.
     public mutating func append(_ value: Int64) {
         let start = bytes.count

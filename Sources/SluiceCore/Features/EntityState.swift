@@ -18,9 +18,41 @@ public struct BucketAggregate: Equatable, Sendable {
 }
 
 /// One windowed feature's buckets for one entity, oldest first.
+///
+/// For distinct counts it also keeps, per distinct value, the newest bucket holding it
+/// (`newestBucketByValue`): an event in the newest bucket or later asks only which values occur at
+/// or after its window's first bucket, and that list answers it without visiting every bucket's
+/// values (separate arrays, a cache miss each). It is derived from the buckets (kept in step by
+/// the feature engine, rebuilt by `init(buckets:)`), so it is neither stored nor compared.
 public struct WindowState: Equatable, Sendable {
-    public var buckets: [BucketAggregate] = []
-    public init(buckets: [BucketAggregate] = []) { self.buckets = buckets }
+    public internal(set) var buckets: [BucketAggregate] = []
+    /// Every value in `buckets`' distinct lists, once, with the highest bucket index holding it.
+    /// Unordered.
+    var newestBucketByValue: [(value: String, bucket: Int64)] = []
+
+    public init(buckets: [BucketAggregate] = []) {
+        self.buckets = buckets
+        for bucket in buckets {
+            for value in bucket.distinct { noteDistinct(value, bucket: bucket.index) }
+        }
+    }
+
+    /// Records that bucket `index` holds `value` (buckets may arrive in any order).
+    mutating func noteDistinct(_ value: String, bucket index: Int64) {
+        for k in newestBucketByValue.indices where newestBucketByValue[k].value == value {
+            if newestBucketByValue[k].bucket < index { newestBucketByValue[k].bucket = index }
+            return
+        }
+        newestBucketByValue.append((value, index))
+    }
+
+    /// Removes the buckets below `floor` (the oldest ones) and the values only they held.
+    mutating func removeBuckets(below floor: Int64) {
+        buckets.removeAll { $0.index < floor }
+        if !newestBucketByValue.isEmpty { newestBucketByValue.removeAll { $0.bucket < floor } }
+    }
+
+    public static func == (a: WindowState, b: WindowState) -> Bool { a.buckets == b.buckets }
 }
 
 /// Everything the feature engine remembers about one entity (one user).

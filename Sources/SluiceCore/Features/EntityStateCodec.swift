@@ -34,39 +34,71 @@ public struct EntityStateCodec: Sendable {
     public func encode(_ state: EntityState) -> [(field: String, value: [UInt8])] {
         var result: [(field: String, value: [UInt8])] = []
         result.reserveCapacity(names.count + 1)
-        var meta = ByteWriter()
-        meta.byte(Self.formatVersion)
-        meta.byte(state.maxEventTime == nil ? 0 : 1)
-        meta.int64(state.maxEventTime ?? 0)
-        meta.int64(state.appliedCount)
-        result.append((Self.metaField, meta.bytes))
-        for slot in names.indices {
-            result.append((names[slot], encodeWindow(state.windows[slot], aggregation: aggregations[slot])))
+        encode(state) { field, byteCount, write in
+            result.append((field, [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+                write(UnsafeMutableRawPointer(buffer.baseAddress!))
+                initialized = byteCount
+            }))
         }
         return result
     }
 
-    private func encodeWindow(_ window: WindowState, aggregation: Aggregation) -> [UInt8] {
-        var out = ByteWriter()
-        out.uint32(UInt32(window.buckets.count))
-        for bucket in window.buckets {
-            out.int64(bucket.index)
-            out.int64(bucket.count)
-            switch aggregation {
-            case .count: break
-            case .sum, .mean: out.double(bucket.sum)
-            case .min: out.double(bucket.min)
-            case .max: out.double(bucket.max)
-            case .distinctCount:
-                out.uint32(UInt32(bucket.distinct.count))
-                for value in bucket.distinct { out.string(value) }
-            case .last, .secondsSinceLast:
-                out.int64(bucket.lastSequence)
-                out.double(bucket.lastValue)
-                out.int64(bucket.lastTime)
+    /// Encodes `state` field by field without building byte arrays: `emit` gets each field's name,
+    /// its value's exact size and a function that writes the value to memory of that size (e.g.
+    /// straight into a Redis command buffer). Same bytes as `encode(_:)`.
+    public func encode(_ state: EntityState, _ emit: (_ field: String, _ byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Void) {
+        emit(Self.metaField, 18) { out in
+            var writer = RawByteWriter(out)
+            writer.byte(Self.formatVersion)
+            writer.byte(state.maxEventTime == nil ? 0 : 1)
+            writer.int64(state.maxEventTime ?? 0)
+            writer.int64(state.appliedCount)
+        }
+        for slot in names.indices {
+            let aggregation = aggregations[slot]
+            state.windows[slot].buckets.withUnsafeBufferPointer { buckets in
+                emit(names[slot], Self.encodedSize(buckets, aggregation: aggregation)) { out in
+                    Self.writeWindow(buckets, aggregation: aggregation, to: out)
+                }
             }
         }
-        return out.bytes
+    }
+
+    private static func encodedSize(_ buckets: UnsafeBufferPointer<BucketAggregate>, aggregation: Aggregation) -> Int {
+        var size = 4 + buckets.count * 16
+        switch aggregation {
+        case .count: break
+        case .sum, .mean, .min, .max: size += buckets.count * 8
+        case .last, .secondsSinceLast: size += buckets.count * 24
+        case .distinctCount:
+            for bucket in buckets {
+                size += 4
+                for value in bucket.distinct { size += 4 + value.utf8.count }
+            }
+        }
+        return size
+    }
+
+    private static func writeWindow(_ buckets: UnsafeBufferPointer<BucketAggregate>, aggregation: Aggregation, to out: UnsafeMutableRawPointer) {
+        var writer = RawByteWriter(out)
+        writer.uint32(UInt32(buckets.count))
+        for bucket in buckets {
+            writer.int64(bucket.index)
+            writer.int64(bucket.count)
+            switch aggregation {
+            case .count: break
+            case .sum, .mean: writer.double(bucket.sum)
+            case .min: writer.double(bucket.min)
+            case .max: writer.double(bucket.max)
+            case .distinctCount:
+                writer.uint32(UInt32(bucket.distinct.count))
+                for value in bucket.distinct { writer.string(value) }
+            case .last, .secondsSinceLast:
+                writer.int64(bucket.lastSequence)
+                writer.double(bucket.lastValue)
+                writer.int64(bucket.lastTime)
+            }
+        }
     }
 
     /// Decodes the hash fields read back from Redis; an empty dictionary is an empty state.
@@ -107,9 +139,9 @@ public struct EntityStateCodec: Sendable {
     private func decodeWindow(_ bytes: [UInt8], aggregation: Aggregation) throws -> WindowState {
         var reader = ByteReader(bytes)
         let count = Int(try reader.uint32())
-        var window = WindowState()
+        var buckets: [BucketAggregate] = []
         // The count comes from stored bytes: never trust it for an allocation larger than they can hold.
-        window.buckets.reserveCapacity(min(count, reader.remaining / 16))
+        buckets.reserveCapacity(min(count, reader.remaining / 16))
         for _ in 0..<count {
             var bucket = BucketAggregate(index: try reader.int64())
             bucket.count = try reader.int64()
@@ -126,27 +158,42 @@ public struct EntityStateCodec: Sendable {
                 bucket.lastValue = try reader.double()
                 bucket.lastTime = try reader.int64()
             }
-            window.buckets.append(bucket)
+            buckets.append(bucket)
         }
         guard reader.isAtEnd else { throw ByteReader.Truncated() }
-        return window
+        return WindowState(buckets: buckets)
     }
 }
 
-/// Little-endian fixed-width writer.
-struct ByteWriter {
-    var bytes: [UInt8] = []
-    mutating func byte(_ value: UInt8) { bytes.append(value) }
-    mutating func uint32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func int64(_ value: Int64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+/// Little-endian fixed-width writer into memory the caller sized (`encodedSize`): one unaligned
+/// store per number, where appending to an array checked its capacity for every byte run.
+struct RawByteWriter {
+    private var cursor: UnsafeMutableRawPointer
+    init(_ start: UnsafeMutableRawPointer) { cursor = start }
+    mutating func byte(_ value: UInt8) {
+        cursor.storeBytes(of: value, as: UInt8.self)
+        cursor += 1
+    }
+    mutating func uint32(_ value: UInt32) {
+        cursor.storeBytes(of: value.littleEndian, as: UInt32.self)
+        cursor += 4
+    }
+    mutating func int64(_ value: Int64) {
+        cursor.storeBytes(of: value.littleEndian, as: Int64.self)
+        cursor += 8
+    }
     mutating func double(_ value: Double) { int64(Int64(bitPattern: value.bitPattern)) }
     mutating func string(_ value: String) {
-        uint32(UInt32(value.utf8.count))
-        bytes.append(contentsOf: value.utf8)
+        var value = value
+        value.withUTF8 { utf8 in
+            uint32(UInt32(utf8.count))
+            if let base = utf8.baseAddress { cursor.copyMemory(from: base, byteCount: utf8.count) }
+            cursor += utf8.count
+        }
     }
 }
 
-/// Reads what `ByteWriter` wrote; throws instead of trapping on short input.
+/// Reads what `RawByteWriter` wrote; throws instead of trapping on short input.
 struct ByteReader {
     struct Truncated: Error {}
     let bytes: [UInt8]

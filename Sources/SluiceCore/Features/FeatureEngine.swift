@@ -118,6 +118,12 @@ public struct FeatureEngine: Sendable {
                 for i in range where buckets[i].count > 0 { maximum = Swift.max(maximum, buckets[i].max) }
                 return maximum
             case .distinctCount:
+                // Nothing newer than the event's bucket: every value held at or after `low` counts.
+                if let newest = buckets.last?.index, newest <= high {
+                    var distinct = 0
+                    for entry in window.newestBucketByValue where entry.bucket >= low { distinct += 1 }
+                    return Double(distinct)
+                }
                 return Double(Self.distinctCount(buckets, range))
             case .last, .secondsSinceLast:
                 var lastSequence: Int64 = 0
@@ -173,7 +179,7 @@ public struct FeatureEngine: Sendable {
                 }
                 let floor = retentionFloor(definitions[slot], maxEventTime: maxTime)
                 if let first = state.windows[slot].buckets.first?.index, first < floor {
-                    state.windows[slot].buckets.removeAll { $0.index < floor }
+                    state.windows[slot].removeBuckets(below: floor)
                 }
             }
         }
@@ -194,10 +200,13 @@ public struct FeatureEngine: Sendable {
         }
         // Mutated in place: a copy of the bucket retained its `distinct` array, and writing it
         // back released it again.
-        Self.fold(event, sequence: sequence, feature: feature, into: &window.buckets[position])
+        if let key = Self.fold(event, sequence: sequence, feature: feature, into: &window.buckets[position]) {
+            window.noteDistinct(key, bucket: index)
+        }
     }
 
-    private static func fold(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, into bucket: inout BucketAggregate) {
+    /// Returns the value a distinct count added to the bucket (nil for other aggregations).
+    private static func fold(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, into bucket: inout BucketAggregate) -> String? {
         bucket.count += 1
         let number = feature.field.flatMap { event.number($0) }
         switch feature.aggregation {
@@ -209,12 +218,14 @@ public struct FeatureEngine: Sendable {
             if let key = feature.field.flatMap({ event.key($0) }) {
                 let at = bucket.distinct.partitioningIndex { $0 >= key }
                 if at == bucket.distinct.count || bucket.distinct[at] != key { bucket.distinct.insert(key, at: at) }
+                return key
             }
         case .last, .secondsSinceLast:
             bucket.lastSequence = sequence
             bucket.lastValue = number ?? .nan
             bucket.lastTime = event.eventTime
         }
+        return nil
     }
 }
 

@@ -58,9 +58,9 @@ extension RedisFeatureStore {
                         command.append(Self.fenceFieldPrefix + String(partition))
                         command.append(offset)
                     }
-                    for (field, value) in codec.encode(entity.state) {
+                    codec.encode(entity.state) { field, byteCount, write in
                         command.append(field)
-                        command.append(bytes: value)
+                        command.append(byteCount: byteCount, write)
                     }
                 }
             }

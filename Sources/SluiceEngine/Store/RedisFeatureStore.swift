@@ -126,9 +126,9 @@ public final class RedisFeatureStore: @unchecked Sendable {
             batch.appendCommand { command in
                 command.append("HSET")
                 command.append(userKey)
-                for (field, value) in codec.encode(state) {
+                codec.encode(state) { field, byteCount, write in
                     command.append(field)
-                    command.append(bytes: value)
+                    command.append(byteCount: byteCount, write)
                 }
             }
             batch.append("PEXPIRE", .string(userKey), .integer(ttlMillis))
