@@ -7,8 +7,11 @@ import Synchronization
 /// Every produced record is tracked until its delivery report arrives; `flush` waits for all
 /// of them and throws if any failed, so the caller can refuse to commit input offsets.
 ///
-/// Threading: `produce`, `flush` and the transaction calls block and belong on one dedicated
-/// thread; delivery reports run on that thread inside `poll`/`flush`.
+/// Threading: `produce`, `flush` and the transaction calls block; keep them off the cooperative
+/// pool. `produce` may run on another thread than the transaction calls (the exactly-once
+/// pipeline produces from its output thread) provided the caller never produces while a
+/// transaction begins, commits or aborts. Delivery reports run inside `poll`/`flush` on the
+/// calling thread; their bookkeeping is locked.
 public final class KafkaProducer: @unchecked Sendable {
     private let client: RDKafkaClient
     private let sink: ProducerSink
@@ -161,7 +164,8 @@ final class ProducerSink: CallbackSink, @unchecked Sendable {
 
     func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {
         let error = message.pointee.err
-        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+        // The topic's name only for a failure: a String per delivered record was an allocation each.
+        let topic = error == RD_KAFKA_RESP_ERR_NO_ERROR ? "" : message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
         countLock.withLock { _ in
             inFlight -= 1
             if error == RD_KAFKA_RESP_ERR_NO_ERROR {

@@ -68,7 +68,10 @@ extension StreamPipeline {
 
     func runTransactional(stop: StopSignal) throws -> RunStatistics {
         // On an error exit, queued writes are dropped: the next start re-applies them from the log.
-        defer { flusher?.shutdown(discard: true) }
+        defer {
+            flusher?.shutdown(discard: true)
+            outputs?.shutdown()
+        }
         try producer.initTransactions(timeoutMs: config.flushTimeoutMs)
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
@@ -203,7 +206,11 @@ extension StreamPipeline {
             do {
                 if !transaction.isOpen { try beginTransaction() }
                 let header = KafkaHeader(name: "sluice.txn", string: currentTransactionName)
-                try metrics.timed(.produce) { try emitOutputs(live, decodedLive, batch, extraHeaders: [header]) }
+                // Produced by the output thread while this thread goes on with the next batch;
+                // commit and abort drain it first.
+                try outputs!.submit { [self] in
+                    try metrics.timed(.produce) { try emitOutputs(live, decodedLive, batch, extraHeaders: [header]) }
+                }
             } catch let error as KafkaError {
                 try handleTransactionFailure(error, inCallback: false)
                 return
@@ -249,6 +256,12 @@ extension StreamPipeline {
     /// `stop` nil: called from a rebalance callback, where nothing may wait for Redis.
     func commit(stop: StopSignal?) throws {
         if transaction.isOpen {
+            do {
+                statistics.add(try outputs!.drain())
+            } catch let error as KafkaError {
+                try handleTransactionFailure(error, inCallback: stop == nil)
+                return
+            }
             if config.transactionLogLength > 0 {
                 do {
                     try store.appendTransactionLog(transactionLogEntry(), keep: config.transactionLogLength)
@@ -317,6 +330,9 @@ extension StreamPipeline {
     /// their committed state before more records are processed.
     func abort(reason: String) throws {
         if transaction.isOpen {
+            // Nothing may be produced into the transaction while it aborts; a produce failure
+            // there is what this abort handles.
+            if let counts = try? outputs!.drain() { statistics.add(counts) }
             do {
                 try producer.abortTransaction(timeoutMs: min(config.flushTimeoutMs, 10_000))
             } catch {

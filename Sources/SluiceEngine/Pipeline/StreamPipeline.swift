@@ -58,7 +58,9 @@ public final class StreamPipeline: @unchecked Sendable {
     /// machine's cores up to 4, or `SLUICE_PARALLELISM` (1 = all on the pipeline thread).
     static let parallelism = ProcessInfo.processInfo.environment["SLUICE_PARALLELISM"].flatMap { Int($0) }
         ?? min(4, ProcessInfo.processInfo.activeProcessorCount)
-    private lazy var featureKeys = DecisionRecord.FeatureKeys(topology.features.names)
+    private let featureKeys: DecisionRecord.FeatureKeys
+    /// Exactly-once: produces each batch's outputs off the pipeline thread.
+    let outputs: OutputEmitter?
     private let ready = Atomic<Bool>(false)
     private var lastLagSample: UInt64 = 0
     private var reconnectsSeen = 0
@@ -80,6 +82,7 @@ public final class StreamPipeline: @unchecked Sendable {
 
     public init(topology: Topology, config: RuntimeConfig, options: Options = Options(), logger: Logger) throws {
         self.topology = topology
+        featureKeys = DecisionRecord.FeatureKeys(topology.features.names)
         self.config = config
         self.options = options
         self.logger = logger
@@ -104,8 +107,10 @@ public final class StreamPipeline: @unchecked Sendable {
             flusher = StateFlusher(
                 store: RedisFeatureStore(connection: connection, topology: topology, keyPrefix: config.keyPrefix),
                 topic: topology.inputTopic, logger: logger)
+            outputs = OutputEmitter()
         } else {
             flusher = nil
+            outputs = nil
         }
         if config.delivery == .exactlyOnce {
             installTransactionalRebalanceHandling()
@@ -277,7 +282,10 @@ public final class StreamPipeline: @unchecked Sendable {
     /// record itself to the dead-letter topic when rejected, and to the late topic when late.
     /// Decision values depend only on the log (no wall-clock field), so a transaction retried
     /// after an abort produces byte-identical decisions.
-    func emitOutputs(_ records: [KafkaRecord], _ decoded: DecodedBatch, _ batch: FeatureBatch, extraHeaders: [KafkaHeader] = []) throws {
+    /// Produces a batch's decisions, dead letters and late copies. Touches no pipeline state but
+    /// the producer (thread-safe), so `OutputEmitter` may run it on its own thread.
+    func emitOutputs(_ records: [KafkaRecord], _ decoded: DecodedBatch, _ batch: FeatureBatch, extraHeaders: [KafkaHeader] = []) throws -> OutputCounts {
+        var counts = OutputCounts()
         let keys = featureKeys
         let schemaHeader = KafkaHeader(name: "sluice.schema_version", string: String(DecisionRecord.schemaVersion))
         // Decision headers are topic, partition, offset, schema version, then `extraHeaders`: all
@@ -311,7 +319,7 @@ public final class StreamPipeline: @unchecked Sendable {
                         topic: topology.deadLetterTopic, key: records[index].key, value: records[index].value ?? [],
                         headers: DeadLetter.headers(original: records[index].headers, rejection: rejection, source: source) + extraHeaders)
                 }
-                statistics.deadLettered += 1
+                counts.deadLettered += 1
                 metrics.deadLettered.increment()
                 continue
             }
@@ -331,13 +339,14 @@ public final class StreamPipeline: @unchecked Sendable {
                     headers: records[index].headers + source.headers + extraHeaders)
             }
             if late {
-                statistics.late += 1
+                counts.late += 1
                 metrics.late.increment()
             }
-            statistics.decisions += 1
-            statistics.byDecision[decision, default: 0] += 1
+            counts.decisions += 1
+            counts.byDecision[decision, default: 0] += 1
             metrics.decided[decision]!.increment()
         }
+        return counts
     }
 
     /// At-least-once (and replay): one poll batch, outputs delivered and state saved before
@@ -347,7 +356,7 @@ public final class StreamPipeline: @unchecked Sendable {
         var states = try metrics.timed(.featureRead) { try withRedisRetry(stop: stop, "load state") { try store.load(decoded.users) } }
         var batch = metrics.timed(.features) { topology.computeFeatures(decoded.events, states: &states) }
         metrics.timed(.score) { scorer.score(&batch) }
-        try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) }
+        statistics.add(try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) })
 
         let touched = decoded.users.map { (userID: $0, state: states[$0]!) }
         try metrics.timed(.redisFlush) { try withRedisRetry(stop: stop, "save state") { try store.save(touched) } }
