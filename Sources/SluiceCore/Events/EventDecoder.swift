@@ -21,15 +21,20 @@ public struct EventDecoder: Sendable {
         guard bytes.count <= maxRecordBytes else {
             return .failure(EventRejection(.oversized, "record is \(bytes.count) bytes, limit \(maxRecordBytes)"))
         }
-        let members: [(key: String, value: JSONScalar)]
+        // Members go straight into a slot per known field (later duplicates win, as in most JSON
+        // readers; unknown members are ignored), found by comparing keys (small strings compare
+        // as two words): no array of all members, and no dictionary that hashed every key.
+        var fields = KnownFields()
         do {
-            members = try JSONObjectScanner.members(of: bytes)
+            try JSONObjectScanner.forEachMember(of: bytes) { key, value in
+                if let slot = KnownFields.slot(of: key) { fields.values[slot] = value }
+            }
         } catch {
             let code: EventRejection.Code = error.reason == "expected an object" ? .notAnObject : .notJSON
             return .failure(EventRejection(code, error.description))
         }
         do {
-            return .success(try build(members))
+            return .success(try build(fields))
         } catch let rejection as EventRejection {
             return .failure(rejection)
         } catch {
@@ -37,14 +42,7 @@ public struct EventDecoder: Sendable {
         }
     }
 
-    private func build(_ members: [(key: String, value: JSONScalar)]) throws -> Event {
-        // Later duplicates of a member win, as in most JSON readers; unknown members are ignored.
-        // A slot per known field, found by comparing keys (small strings compare as two words):
-        // hashing every key into a dictionary and again per lookup cost more than the parse.
-        var fields = KnownFields()
-        for (key, value) in members {
-            if let slot = KnownFields.names.firstIndex(of: key) { fields.values[slot] = value }
-        }
+    private func build(_ fields: KnownFields) throws -> Event {
 
         func required(_ name: String) throws -> JSONScalar {
             guard let value = fields[name] else { throw EventRejection(.missingField, field: name, "required field is missing") }
@@ -114,10 +112,32 @@ public struct EventDecoder: Sendable {
             "event_id", "type", "user_id", "event_time", "amount", "currency", "item_count", "order_id", "card_id",
             "device_id", "ip", "merchant_id", "shipping_country", "billing_country", "return_reason",
         ]
-        var values = [JSONScalar?](repeating: nil, count: KnownFields.names.count)
+        /// In place (no heap allocation per record).
+        var values = InlineArray<15, JSONScalar?>(repeating: nil)
+
+        /// The slot of a known member name: the length picks at most three candidates (a search
+        /// of `names` compared every key with up to 15 names, per member and per lookup).
+        static func slot(of key: String) -> Int? {
+            let slot: Int
+            switch key.utf8.count {
+            case 2: slot = 10
+            case 4: slot = 1
+            case 6: slot = 4
+            case 7: slot = key.utf8.first == UInt8(ascii: "u") ? 2 : 8
+            case 8: slot = key.utf8.first == UInt8(ascii: "e") ? 0 : key.utf8.first == UInt8(ascii: "c") ? 5 : 7
+            case 9: slot = 9
+            case 10: slot = key.utf8.first == UInt8(ascii: "e") ? 3 : 6
+            case 11: slot = 11
+            case 13: slot = 14
+            case 15: slot = 13
+            case 16: slot = 12
+            default: return nil
+            }
+            return names[slot] == key ? slot : nil
+        }
 
         subscript(name: String) -> JSONScalar? {
-            guard let slot = Self.names.firstIndex(of: name) else { preconditionFailure("\(name) is not a known field") }
+            guard let slot = Self.slot(of: name) else { preconditionFailure("\(name) is not a known field") }
             return values[slot]
         }
     }

@@ -35,12 +35,22 @@ public struct JSONObjectScanner {
     public static let maxDepth = 64
 
     public static func members(of bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> [(key: String, value: JSONScalar)] {
+        var result: [(key: String, value: JSONScalar)] = []
+        result.reserveCapacity(16)
+        try forEachMember(of: bytes) { key, value in result.append((key, value)) }
+        return result
+    }
+
+    /// Calls `body` with each top-level member in document order, then checks that nothing
+    /// follows the object; throws at the first syntax error (after `body` saw the members
+    /// before it). For callers that keep a few members: no array of all of them is built.
+    public static func forEachMember(
+        of bytes: UnsafeRawBufferPointer, _ body: (_ key: String, _ value: JSONScalar) -> Void
+    ) throws(JSONSyntaxError) {
         var scanner = Cursor(bytes: bytes)
         scanner.skipWhitespace()
         guard scanner.peek() == UInt8(ascii: "{") else { throw scanner.error("expected an object") }
         scanner.index += 1
-        var result: [(key: String, value: JSONScalar)] = []
-        result.reserveCapacity(16)
         scanner.skipWhitespace()
         if scanner.peek() == UInt8(ascii: "}") {
             scanner.index += 1
@@ -53,18 +63,17 @@ public struct JSONObjectScanner {
                 guard scanner.peek() == UInt8(ascii: ":") else { throw scanner.error("expected ':'") }
                 scanner.index += 1
                 scanner.skipWhitespace()
-                let value = try scanner.value(depth: 1)
-                result.append((key, value))
+                body(key, try scanner.value(depth: 1))
                 scanner.skipWhitespace()
                 switch scanner.peek() {
                 case UInt8(ascii: ","): scanner.index += 1
                 case UInt8(ascii: "}"): scanner.index += 1
-                    return try scanner.finish(result)
+                    return try scanner.finish()
                 default: throw scanner.error("expected ',' or '}'")
                 }
             }
         }
-        return try scanner.finish(result)
+        try scanner.finish()
     }
 
     public static func members(of bytes: [UInt8]) throws(JSONSyntaxError) -> [(key: String, value: JSONScalar)] {
@@ -97,10 +106,9 @@ private struct Cursor {
         }
     }
 
-    mutating func finish(_ members: [(key: String, value: JSONScalar)]) throws(JSONSyntaxError) -> [(key: String, value: JSONScalar)] {
+    mutating func finish() throws(JSONSyntaxError) {
         skipWhitespace()
         guard index == bytes.count else { throw error("unexpected bytes after the object") }
-        return members
     }
 
     mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONScalar {

@@ -34,10 +34,17 @@ extension RunStatistics {
 /// or `drain`, which the pipeline treats like a failure of its own produce call (abort, re-read);
 /// batches queued behind a failed one are dropped, as the transaction they belong to aborts.
 ///
-/// Threading: `submit`, `drain` and `shutdown` are called by the pipeline thread (also from
-/// inside rebalance callbacks); jobs run on the worker thread only.
+/// Counts cover every job that ran to completion, committed or not (like the pipeline's
+/// counters: they count work; see docs/operations.md).
+///
+/// Threading: `submit`, `drain`, `takeCounts` and `shutdown` are called by the pipeline thread
+/// (also from inside rebalance callbacks); jobs run on the worker thread only.
 final class OutputEmitter: @unchecked Sendable {
     typealias Job = () throws -> OutputCounts
+
+    struct Stopped: Error, CustomStringConvertible {
+        var description: String { "the output thread has stopped" }
+    }
 
     private let condition = NSCondition()
     // Guarded by `condition`:
@@ -46,13 +53,17 @@ final class OutputEmitter: @unchecked Sendable {
     private var stopping = false
     private var failure: Error?
     private var counts = OutputCounts()
+    private let finished = DispatchSemaphore(value: 0)
     /// Batches waiting (besides the one running) before `submit` blocks: the pipeline runs at
     /// most this many batches ahead of its outputs.
     let capacity: Int
 
     init(capacity: Int = 1) {
         self.capacity = capacity
-        let thread = Thread { [self] in work() }
+        let thread = Thread { [self] in
+            work()
+            finished.signal()
+        }
         thread.name = "sluice-output"
         thread.start()
     }
@@ -61,7 +72,8 @@ final class OutputEmitter: @unchecked Sendable {
     /// failure of an earlier job.
     func submit(_ job: @escaping Job) throws {
         try condition.withLock {
-            while failure == nil && queue.count >= capacity { condition.wait() }
+            while failure == nil && !stopping && queue.count >= capacity { condition.wait() }
+            if stopping { throw Stopped() }
             if let failure {
                 self.failure = nil
                 throw failure
@@ -71,28 +83,42 @@ final class OutputEmitter: @unchecked Sendable {
         }
     }
 
-    /// Waits until every submitted job has run; returns their counts since the last drain, or
-    /// throws (and clears) the first failure among them.
-    func drain() throws -> OutputCounts {
+    /// Waits until every submitted job has run; throws (and clears) the first failure among them.
+    func drain() throws {
         try condition.withLock {
             while !queue.isEmpty || busy { condition.wait() }
-            let done = counts
-            counts = OutputCounts()
             if let failure {
                 self.failure = nil
                 throw failure
             }
-            return done
         }
     }
 
-    /// Stops the worker once the queued jobs have run.
-    func shutdown() {
+    /// The counts of the jobs completed since the last call.
+    func takeCounts() -> OutputCounts {
         condition.withLock {
-            stopping = true
-            condition.broadcast()
+            defer { counts = OutputCounts() }
+            return counts
         }
     }
+
+    /// Stops the worker: jobs not yet started are dropped (after a drain there are none), and the
+    /// call waits up to `timeout` for a running one, so nothing is produced after the pipeline's
+    /// run has returned. Later submits throw `Stopped`.
+    func shutdown(timeout: Duration = .seconds(30)) {
+        let first: Bool = condition.withLock {
+            defer { stopping = true }
+            queue.removeAll()
+            condition.broadcast()
+            return !stopping
+        }
+        guard first else { return }
+        let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        if finished.wait(timeout: .now() + .nanoseconds(Int(nanos))) == .timedOut {
+            finished.signal()  // let a later shutdown return at once
+        }
+    }
+
 
     private func work() {
         while true {
@@ -104,6 +130,8 @@ final class OutputEmitter: @unchecked Sendable {
             }
             let job = queue.removeFirst()
             busy = true
+            // Room in the queue: a submit waiting for it goes on now, not when this job ends.
+            condition.broadcast()
             condition.unlock()
             let result = Result { try job() }
             condition.withLock {

@@ -257,11 +257,12 @@ extension StreamPipeline {
     func commit(stop: StopSignal?) throws {
         if transaction.isOpen {
             do {
-                statistics.add(try outputs!.drain())
+                try outputs!.drain()
             } catch let error as KafkaError {
                 try handleTransactionFailure(error, inCallback: stop == nil)
                 return
             }
+            statistics.add(outputs!.takeCounts())
             if config.transactionLogLength > 0 {
                 do {
                     try store.appendTransactionLog(transactionLogEntry(), keep: config.transactionLogLength)
@@ -332,7 +333,8 @@ extension StreamPipeline {
         if transaction.isOpen {
             // Nothing may be produced into the transaction while it aborts; a produce failure
             // there is what this abort handles.
-            if let counts = try? outputs!.drain() { statistics.add(counts) }
+            try? outputs!.drain()
+            statistics.add(outputs!.takeCounts())
             do {
                 try producer.abortTransaction(timeoutMs: min(config.flushTimeoutMs, 10_000))
             } catch {

@@ -127,6 +127,8 @@ public final class StreamPipeline: @unchecked Sendable {
 
     deinit {
         flusher?.shutdown(discard: true)
+        // Its worker thread holds it: a pipeline that never ran (or failed before its loop) must stop it.
+        outputs?.shutdown(timeout: .zero)
         consumer.rebalanceHandler = nil
         consumer.startPositionProvider = nil
     }
