@@ -61,6 +61,7 @@ final class OutputEmitter: @unchecked Sendable {
     init(capacity: Int = 1) {
         self.capacity = capacity
         let thread = Thread { [self] in
+            nameCurrentOSThread("sluice-output")
             work()
             finished.signal()
         }

@@ -21,6 +21,7 @@ public final class PipelineService: Service, @unchecked Sendable {
         let outcome: Result<RunStatistics, Error> = await withGracefulShutdownHandler {
             await withCheckedContinuation { continuation in
                 let thread = Thread { [pipeline, stop] in
+                    nameCurrentOSThread("sluice-pipeline")
                     continuation.resume(returning: Result { try pipeline.run(stop: stop) })
                 }
                 thread.name = "sluice-pipeline"

@@ -38,8 +38,11 @@ final class StateFlusher: @unchecked Sendable {
         self.topic = topic
         self.capacity = capacity
         self.logger = logger
-        let thread = Thread { [self] in work() }
-        thread.name = "sluice-state-flusher"
+        let thread = Thread { [self] in
+            nameCurrentOSThread("sluice-flusher")
+            work()
+        }
+        thread.name = "sluice-flusher"
         thread.start()
     }
 
