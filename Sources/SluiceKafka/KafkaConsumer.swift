@@ -120,13 +120,23 @@ public final class KafkaConsumer: @unchecked Sendable {
         var records: [KafkaRecord] = []
         records.reserveCapacity(count)
         var firstError: KafkaError?
+        // Messages come in runs per partition: the topic name and the "consumed" mark (a lock and
+        // a set removal) are done once per run instead of per record.
+        var runTopic: (handle: OpaquePointer, name: String)?
+        var runPartition: Int32 = -1
         for index in 0..<count {
             guard let message = messages[index] else { continue }
             defer { rd_kafka_message_destroy(message) }
             let error = message.pointee.err
             if error == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let record = KafkaRecord(copying: message)
-                sink.markConsumed(TopicPartition(topic: record.topic, partition: record.partition))
+                let handle = message.pointee.rkt!
+                let sameTopic = runTopic?.handle == handle
+                if !sameTopic { runTopic = (handle, String(cString: rd_kafka_topic_name(handle))) }
+                let record = KafkaRecord(copying: message, topic: runTopic!.name)
+                if !sameTopic || record.partition != runPartition {
+                    sink.markConsumed(TopicPartition(topic: record.topic, partition: record.partition))
+                    runPartition = record.partition
+                }
                 records.append(record)
             } else if error == RD_KAFKA_RESP_ERR__PARTITION_EOF {
                 if let topic = message.pointee.rkt {

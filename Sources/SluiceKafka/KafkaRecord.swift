@@ -34,9 +34,11 @@ public struct KafkaRecord: Sendable {
         self.headers = headers
     }
 
-    init(copying message: UnsafeMutablePointer<rd_kafka_message_t>) {
+    /// `topic`: the message's topic name when the caller already has it (consecutive messages
+    /// mostly share one; building the String per record was a strlen and a copy each).
+    init(copying message: UnsafeMutablePointer<rd_kafka_message_t>, topic knownTopic: String? = nil) {
         let m = message.pointee
-        topic = String(cString: rd_kafka_topic_name(m.rkt))
+        topic = knownTopic ?? String(cString: rd_kafka_topic_name(m.rkt))
         partition = m.partition
         offset = m.offset
         key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
