@@ -107,8 +107,8 @@ extension Event {
         }
     }
 
-    /// True when the event carries `field` (required fields are always present).
-    /// Whether the event carries `field` (without building its text, as `key` would for numbers).
+    /// True when the event carries `field` (required fields are always present), without
+    /// building its text as `key` would for numbers.
     @inlinable
     public func has(_ field: EventField) -> Bool {
         switch field {

@@ -43,7 +43,6 @@ public struct EventDecoder: Sendable {
     }
 
     private func build(_ fields: KnownFields) throws -> Event {
-
         func required(_ name: String) throws -> JSONScalar {
             guard let value = fields[name] else { throw EventRejection(.missingField, field: name, "required field is missing") }
             if value == .null { throw EventRejection(.missingField, field: name, "required field is null") }
@@ -115,25 +114,20 @@ public struct EventDecoder: Sendable {
         /// In place (no heap allocation per record).
         var values = InlineArray<15, JSONScalar?>(repeating: nil)
 
-        /// The slot of a known member name: the length picks at most three candidates (a search
-        /// of `names` compared every key with up to 15 names, per member and per lookup).
+        /// Slots by name length, derived from `names`: a key is compared only with the (at most
+        /// three) names of its length, where a search of `names` compared it with up to 15.
+        private static let slotsByLength: [[Int]] = {
+            var table = [[Int]](repeating: [], count: names.map(\.utf8.count).max()! + 1)
+            for (slot, name) in names.enumerated() { table[name.utf8.count].append(slot) }
+            return table
+        }()
+
+        /// The slot of a known member name, nil for any other.
         static func slot(of key: String) -> Int? {
-            let slot: Int
-            switch key.utf8.count {
-            case 2: slot = 10
-            case 4: slot = 1
-            case 6: slot = 4
-            case 7: slot = key.utf8.first == UInt8(ascii: "u") ? 2 : 8
-            case 8: slot = key.utf8.first == UInt8(ascii: "e") ? 0 : key.utf8.first == UInt8(ascii: "c") ? 5 : 7
-            case 9: slot = 9
-            case 10: slot = key.utf8.first == UInt8(ascii: "e") ? 3 : 6
-            case 11: slot = 11
-            case 13: slot = 14
-            case 15: slot = 13
-            case 16: slot = 12
-            default: return nil
-            }
-            return names[slot] == key ? slot : nil
+            let length = key.utf8.count
+            guard length < slotsByLength.count else { return nil }
+            for slot in slotsByLength[length] where names[slot] == key { return slot }
+            return nil
         }
 
         subscript(name: String) -> JSONScalar? {

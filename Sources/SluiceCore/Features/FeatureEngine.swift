@@ -36,25 +36,25 @@ public struct FeatureEngine: Sendable {
     public func computeFeatures(of event: Event, state: EntityState, into row: UnsafeMutableBufferPointer<Double>) {
         precondition(row.count >= featureCount)
         let features = featureSet.features
-        var windowSlot = 0
         // Windows and their definitions are read in place: subscripting the arrays copied each
         // WindowState (a retain and release of its buckets) per event and feature.
-        let windows = state.windows
-        for index in features.indices {
-            switch features[index].kind {
-            case .windowed:
-                row[index] = windowed.withUnsafeBufferPointer { definitions in
-                    windows.withUnsafeBufferPointer { windows in
-                        value(of: definitions[windowSlot], window: windows[windowSlot], event: event, maxEventTime: state.maxEventTime)
+        windowed.withUnsafeBufferPointer { definitions in
+            state.windows.withUnsafeBufferPointer { windows in
+                var windowSlot = 0
+                for index in features.indices {
+                    switch features[index].kind {
+                    case .windowed:
+                        row[index] = value(of: definitions[windowSlot], window: windows[windowSlot], event: event,
+                                           maxEventTime: state.maxEventTime)
+                        windowSlot += 1
+                    case .eventField(let field):
+                        row[index] = event.number(field) ?? .nan
+                    case .derived(let derived):
+                        row[index] = Self.derivedValue(derived, event: event)
+                    case .ratio:
+                        break
                     }
                 }
-                windowSlot += 1
-            case .eventField(let field):
-                row[index] = event.number(field) ?? .nan
-            case .derived(let derived):
-                row[index] = Self.derivedValue(derived, event: event)
-            case .ratio:
-                break
             }
         }
         for index in features.indices {

@@ -6,22 +6,19 @@ struct OutputCounts: Sendable {
     var deadLettered = 0
     var late = 0
     var byDecision: [Topology.Decision: Int] = [:]
-
-    mutating func add(_ other: OutputCounts) {
-        decisions += other.decisions
-        deadLettered += other.deadLettered
-        late += other.late
-        for (decision, count) in other.byDecision { byDecision[decision, default: 0] += count }
-    }
 }
 
 extension RunStatistics {
-    mutating func add(_ counts: OutputCounts) {
-        decisions += counts.decisions
-        deadLettered += counts.deadLettered
-        late += counts.late
-        for (decision, count) in counts.byDecision { byDecision[decision, default: 0] += count }
+    mutating func add(_ counts: some Sequence<OutputCounts>) {
+        for batch in counts {
+            decisions += batch.decisions
+            deadLettered += batch.deadLettered
+            late += batch.late
+            for (decision, count) in batch.byDecision { byDecision[decision, default: 0] += count }
+        }
     }
+
+    mutating func add(_ counts: OutputCounts) { add(CollectionOfOne(counts)) }
 }
 
 /// Encodes and produces each batch's outputs on its own thread (exactly-once mode), so the
@@ -52,7 +49,7 @@ final class OutputEmitter: @unchecked Sendable {
     private var busy = false
     private var stopping = false
     private var failure: Error?
-    private var counts = OutputCounts()
+    private var completed: [OutputCounts] = []
     private let finished = DispatchSemaphore(value: 0)
     /// Batches waiting (besides the one running) before `submit` blocks: the pipeline runs at
     /// most this many batches ahead of its outputs.
@@ -60,13 +57,10 @@ final class OutputEmitter: @unchecked Sendable {
 
     init(capacity: Int = 1) {
         self.capacity = capacity
-        let thread = Thread { [self] in
-            nameCurrentOSThread("sluice-output")
+        startNamedThread("sluice-output") { [self] in
             work()
             finished.signal()
         }
-        thread.name = "sluice-output"
-        thread.start()
     }
 
     /// Queues a batch's output job, waiting while `capacity` jobs wait; throws (and clears) the
@@ -95,11 +89,11 @@ final class OutputEmitter: @unchecked Sendable {
         }
     }
 
-    /// The counts of the jobs completed since the last call.
-    func takeCounts() -> OutputCounts {
+    /// The counts of the jobs completed since the last call, one per job.
+    func takeCounts() -> [OutputCounts] {
         condition.withLock {
-            defer { counts = OutputCounts() }
-            return counts
+            defer { completed.removeAll(keepingCapacity: true) }
+            return completed
         }
     }
 
@@ -120,7 +114,6 @@ final class OutputEmitter: @unchecked Sendable {
         }
     }
 
-
     private func work() {
         while true {
             condition.lock()
@@ -137,7 +130,7 @@ final class OutputEmitter: @unchecked Sendable {
             let result = Result { try job() }
             condition.withLock {
                 switch result {
-                case .success(let batch): counts.add(batch)
+                case .success(let batch): completed.append(batch)
                 case .failure(let error):
                     failure = error
                     queue.removeAll()

@@ -20,13 +20,9 @@ public final class PipelineService: Service, @unchecked Sendable {
     public func run() async throws {
         let outcome: Result<RunStatistics, Error> = await withGracefulShutdownHandler {
             await withCheckedContinuation { continuation in
-                let thread = Thread { [pipeline, stop] in
-                    nameCurrentOSThread("sluice-pipeline")
+                startNamedThread("sluice-pipeline", stackSize: 8 << 20) { [pipeline, stop] in
                     continuation.resume(returning: Result { try pipeline.run(stop: stop) })
                 }
-                thread.name = "sluice-pipeline"
-                thread.stackSize = 8 << 20
-                thread.start()
             }
         } onGracefulShutdown: { [stop, logger] in
             logger.info("shutdown requested: finishing the batch in flight")

@@ -38,12 +38,7 @@ final class StateFlusher: @unchecked Sendable {
         self.topic = topic
         self.capacity = capacity
         self.logger = logger
-        let thread = Thread { [self] in
-            nameCurrentOSThread("sluice-flusher")
-            work()
-        }
-        thread.name = "sluice-flusher"
-        thread.start()
+        startNamedThread("sluice-flusher") { [self] in work() }
     }
 
     /// True while a job keeps failing on a transient Redis error.
