@@ -32,6 +32,9 @@ public struct ChaosRun {
         public var partitions: Int32 = 8
         public var seed: UInt64 = 2026
         public var commitIntervalMs = 100
+        /// `SLUICE_STATE_FLUSH_INTERVAL_MS` of every instance (nil: the engine's default). Long
+        /// intervals leave many commits' state only in memory when a kill comes.
+        public var stateFlushIntervalMs: Int?
         /// A chaos moment comes this many seconds (uniform) after the engine has committed a
         /// transaction since the previous moment, so every kill hits work in progress.
         public var killDelay: ClosedRange<Double> = 0.0...0.6
@@ -164,6 +167,7 @@ public struct ChaosRun {
             "SLUICE_LOG_LEVEL": ProcessInfo.processInfo.environment["SLUICE_CHAOS_LOG_LEVEL"] ?? "info",
             "SLUICE_KAFKA_GROUP_ID": groupID,
         ]
+        if let interval = options.stateFlushIntervalMs { environment["SLUICE_STATE_FLUSH_INTERVAL_MS"] = String(interval) }
         if instance == 0 && incarnation == 0 { environment.merge(options.firstIncarnationEnvironment) { _, new in new } }
         environment.merge(sluiceKafkaEnvironment(kafkaProperties)) { _, new in new }
         return try ManagedProcess(

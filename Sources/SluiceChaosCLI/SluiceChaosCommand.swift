@@ -19,6 +19,7 @@ struct SluiceChaosCommand: ParsableCommand {
     @Option(help: "Input partitions.") var partitions: Int32 = 8
     @Option(help: "Seed for events and kill moments.") var seed: UInt64 = 2026
     @Option(help: "Transaction commit interval (ms).") var commitIntervalMs = 100
+    @Option(help: "Redis state flush interval (ms) of every instance; default: the engine's.") var stateFlushIntervalMs: Int?
     @Option(help: "The sluice executable.") var sluice: String
     @Option(help: "Topology file.") var topology = "topologies/returns-fraud.yaml"
     @Option(help: "Directory for instance logs.") var work = ".sluice/chaos"
@@ -41,6 +42,7 @@ struct SluiceChaosCommand: ParsableCommand {
         options.partitions = partitions
         options.seed = seed
         options.commitIntervalMs = commitIntervalMs
+        options.stateFlushIntervalMs = stateFlushIntervalMs
         let chaos = ChaosRun(options: options, kafkaProperties: broker.clientProperties, redisURL: redis.url)
         let report = try chaos.run { print($0) }
         print("instance logs: \(work)")

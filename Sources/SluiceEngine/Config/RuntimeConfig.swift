@@ -45,6 +45,11 @@ public struct RuntimeConfig: Sendable {
     /// Exactly-once: committed entity states kept in memory (read before Redis); beyond this
     /// many the cache is emptied (after Redis has them all).
     public var stateCacheEntries: Int = 200_000
+    /// Exactly-once: committed entity states are written to Redis at most this often (ms), one
+    /// write per entity changed since the last one, however many commits changed it. Redis then
+    /// lags the committed log by up to this much (a takeover re-applies the gap from the log);
+    /// 0 writes after every commit.
+    public var stateFlushIntervalMs: Int = 1_000
     /// Test-only fault injection (`SLUICE_FAULT_CRASH_AFTER_COMMIT=N`): the process kills itself
     /// with SIGKILL right after its N-th transaction commits, before Redis is written — the
     /// worst moment for exactly-once, which the chaos tests use.
@@ -74,8 +79,10 @@ public struct RuntimeConfig: Sendable {
             var commitMaxRecords: Int?
             var transactionLogLength: Int?
             var stateCacheEntries: Int?
+            var stateFlushIntervalMs: Int?
             enum CodingKeys: String, CodingKey {
                 case stateCacheEntries = "state_cache_entries"
+                case stateFlushIntervalMs = "state_flush_interval_ms"
                 case delivery
                 case commitIntervalMs = "commit_interval_ms"
                 case commitMaxRecords = "commit_max_records"
@@ -159,6 +166,7 @@ public struct RuntimeConfig: Sendable {
         config.commitIntervalMs = try positive("SLUICE_COMMIT_INTERVAL_MS", environment, file.pipeline?.commitIntervalMs, default: 100)
         config.commitMaxRecords = try positive("SLUICE_COMMIT_MAX_RECORDS", environment, file.pipeline?.commitMaxRecords, default: 50_000)
         config.stateCacheEntries = try positive("SLUICE_STATE_CACHE_ENTRIES", environment, file.pipeline?.stateCacheEntries, default: 200_000, allowZero: true)
+        config.stateFlushIntervalMs = try positive("SLUICE_STATE_FLUSH_INTERVAL_MS", environment, file.pipeline?.stateFlushIntervalMs, default: 1_000, allowZero: true)
         config.transactionLogLength = try positive("SLUICE_TRANSACTION_LOG_LENGTH", environment, file.pipeline?.transactionLogLength, default: 0, allowZero: true)
         guard !config.instanceID.isEmpty, config.instanceID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
             throw LoadError(description: "instance_id \"\(config.instanceID)\" must be non-empty letters, digits, '-', '_' or '.'")

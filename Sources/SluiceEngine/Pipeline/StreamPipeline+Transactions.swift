@@ -13,6 +13,13 @@ struct TransactionState {
     /// Committed state of entities of partitions owned since the last resync: what Redis holds
     /// once the flusher's queue is written. Read before Redis, so hot entities are only written.
     var committed: [String: StoredEntity] = [:]
+    /// Entities committed since the last hand-over to the flusher (their state is in
+    /// `committed`), written together at most every `state_flush_interval_ms`: a hot entity
+    /// changed by ten commits is written once, not ten times.
+    var unflushed: Set<String> = []
+    /// `positions` at the last commit: what Redis will have applied once `unflushed` is written.
+    var committedPositions: [Int32: Int64] = [:]
+    var lastHandOverNanos: UInt64 = 0
     var isOpen = false
     var openedAtNanos: UInt64 = 0
     var recordCount = 0
@@ -85,6 +92,8 @@ extension StreamPipeline {
             if records.isEmpty {
                 producer.poll()
                 if transaction.isOpen && commitDue() { try commit(stop: stop) }
+                // An idle stream still gets its last commits into Redis.
+                if !transaction.isOpen { try handOverUnflushed(stop: stop, force: false) }
                 if options.exitAtEnd && reachedEnd() {
                     try commit(stop: stop)
                     if !transaction.needsResync { break }
@@ -352,14 +361,53 @@ extension StreamPipeline {
         transaction.needsResync = true
     }
 
-    /// Moves the (now committed) pending state into the in-memory cache and queues its Redis
-    /// write. Inside a rebalance callback (`stop` nil) nothing may wait for Redis: if the queue
-    /// is full of a failing write, the state is dropped and a resync rebuilds it from the log.
+    /// Moves the (now committed) pending state into the in-memory cache and, when the flush
+    /// interval has passed (always inside a rebalance callback), queues the Redis write of every
+    /// entity committed since the last one. Inside a rebalance callback (`stop` nil) nothing may
+    /// wait for Redis: if the queue is full of a failing write, the state is dropped and a resync
+    /// rebuilds it from the log.
     private func handOverToFlusher(stop: StopSignal?) throws {
-        guard !transaction.pending.isEmpty, let flusher else { return }
-        let job = StateFlusher.Job(entities: transaction.pending.map { (userID: $0.key, entity: $0.value) }, positions: transaction.positions)
-        for (user, entity) in transaction.pending { transaction.committed[user] = entity }
-        transaction.pending.removeAll(keepingCapacity: true)
+        guard flusher != nil else { return }
+        if !transaction.pending.isEmpty {
+            for (user, entity) in transaction.pending {
+                transaction.committed[user] = entity
+                transaction.unflushed.insert(user)
+            }
+            transaction.pending.removeAll(keepingCapacity: true)
+            transaction.committedPositions = transaction.positions
+        }
+        try handOverUnflushed(stop: stop, force: stop == nil)
+        if transaction.committed.count > config.stateCacheEntries {
+            // Evicted entries are read back from Redis, so Redis must hold them first.
+            try drainFlusher(stop: stop)
+            transaction.committed.removeAll()
+        }
+    }
+
+    /// Queues the Redis write of the entities committed since the last hand-over, if the flush
+    /// interval has passed or `force`. Call only with nothing pending (`committed` then holds the
+    /// latest state of every unflushed entity, and `committedPositions` what it includes).
+    func handOverUnflushed(stop: StopSignal?, force: Bool) throws {
+        guard let flusher, !transaction.unflushed.isEmpty, transaction.pending.isEmpty else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard force || now &- transaction.lastHandOverNanos >= UInt64(config.stateFlushIntervalMs) &* 1_000_000 else { return }
+        transaction.lastHandOverNanos = now
+        var entities: [(userID: String, entity: StoredEntity)] = []
+        entities.reserveCapacity(transaction.unflushed.count)
+        for user in transaction.unflushed {
+            // The cache is only emptied or trimmed after a forced hand-over, so a miss is a bug;
+            // advancing the applied positions without that state would lose it: rebuild instead.
+            guard let entity = transaction.committed[user] else {
+                logger.error("committed state of \(user) missing at the Redis hand-over: re-applying from the log")
+                transaction.unflushed.removeAll()
+                transaction.committed.removeAll()
+                transaction.needsResync = true
+                return
+            }
+            entities.append((userID: user, entity: entity))
+        }
+        transaction.unflushed.removeAll(keepingCapacity: true)
+        let job = StateFlusher.Job(entities: entities, positions: transaction.committedPositions)
         do {
             // Timed as `redis_flush`: non-zero only when the writes fall behind the commits.
             try metrics.timed(.redisFlush) {
@@ -373,18 +421,13 @@ extension StreamPipeline {
             logger.warning("state write dropped during rebalance: it is re-applied from the log", metadata: ["error": "\(error)"])
             transaction.committed.removeAll()
             transaction.needsResync = true
-            return
-        }
-        if transaction.committed.count > config.stateCacheEntries {
-            // Evicted entries are read back from Redis, so Redis must hold them first.
-            try drainFlusher(stop: stop)
-            transaction.committed.removeAll()
         }
     }
 
     /// Waits until Redis holds every committed state (pausing and polling during an outage).
     func drainFlusher(stop: StopSignal?) throws {
         guard let flusher else { return }
+        try handOverUnflushed(stop: stop, force: true)
         try flusher.drain {
             guard flusher.isRetrying, let stop else { return }
             try waitForRedis(stop: stop)
@@ -531,17 +574,19 @@ extension StreamPipeline {
     /// then forget their state, which the next owner rebuilds from Redis and the log.
     private func handleRevocation(_ partitions: [TopicPartition]) {
         logger.info("revoked \(partitions.count) partitions")
-        if transaction.isOpen || !transaction.pending.isEmpty {
-            do {
-                try commit(stop: nil)
-            } catch {
-                transaction.deferredError = error
-            }
+        do {
+            if transaction.isOpen || !transaction.pending.isEmpty { try commit(stop: nil) }
+            // Also after a failed commit: what earlier commits left unwritten goes now, before
+            // the revoked partitions' entities leave the cache.
+            try handOverUnflushed(stop: nil, force: true)
+        } catch {
+            transaction.deferredError = error
         }
         let revoked = Set(partitions.filter { $0.topic == topology.inputTopic }.map(\.partition))
         for partition in revoked {
             transaction.recoveryEnd[partition] = nil
             transaction.positions[partition] = nil
+            transaction.committedPositions[partition] = nil
         }
         // Their next owner may change them: never read them from memory again.
         transaction.committed = transaction.committed.filter { $0.value.applied.keys.allSatisfy { !revoked.contains($0) } }
