@@ -4,6 +4,7 @@ import PackageDescription
 // Module graph (a DAG; each module one job):
 //   CRdKafka, CHiredis      C shims over the system libraries
 //   SluiceCore              events, validation, event time, windows, features (pure: no I/O)
+//   CPrefetch               a prefetch hint for the model's tree walker (header only)
 //   SluiceModel             model formats, compiled ensemble, predictor (pure: no I/O beyond reading a file)
 //   SluiceKafka             librdkafka adapter          -> CRdKafka
 //   SluiceRedis             hiredis adapter             -> CHiredis
@@ -43,9 +44,11 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "SluiceCore"),
+        // A header with `__builtin_prefetch`, which the single-row tree walker uses.
+        .target(name: "CPrefetch"),
         .target(
             name: "SluiceModel",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["CPrefetch", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .target(name: "SluiceGenerator", dependencies: ["SluiceCore"]),
         .target(
@@ -93,7 +96,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            // jemalloc replaces glibc's malloc in the engine's process: batches are allocated on
+            // the pipeline thread and freed on the output thread, which glibc's arenas handle
+            // poorly (loadtest/compare-builds/pipeline, 1M events: 1.22x, docs/performance.md).
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         .target(
             name: "SluiceTestSupport",

