@@ -395,10 +395,12 @@ extension StreamPipeline {
         var entities: [(userID: String, entity: StoredEntity)] = []
         entities.reserveCapacity(transaction.unflushed.count)
         for user in transaction.unflushed {
-            // The cache is only emptied or trimmed after a forced hand-over, so a miss is a bug;
-            // advancing the applied positions without that state would lose it: rebuild instead.
+            // Missing when a later transaction moved it out of the cache to change it and then
+            // aborted (the resync after every abort hands over first). Advancing the applied
+            // positions without that state would lose it: leave them, and the resync re-applies
+            // the gap from the log.
             guard let entity = transaction.committed[user] else {
-                logger.error("committed state of \(user) missing at the Redis hand-over: re-applying from the log")
+                logger.info("committed state of \(user) went with an aborted transaction before its Redis write: re-applying from the log")
                 transaction.unflushed.removeAll()
                 transaction.committed.removeAll()
                 transaction.needsResync = true
