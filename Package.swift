@@ -99,7 +99,8 @@ let package = Package(
             ],
             // jemalloc replaces glibc's malloc in the engine's process: batches are allocated on
             // the pipeline thread and freed on the output thread, which glibc's arenas handle
-            // poorly (loadtest/compare-builds/pipeline, 1M events: 1.22x, docs/performance.md).
+            // poorly (loadtest/compare-builds/pipeline, 1M events: 1.14x linked, 1.22x through
+            // LD_PRELOAD; docs/performance.md).
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         .target(
