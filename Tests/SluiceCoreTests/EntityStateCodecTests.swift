@@ -36,7 +36,7 @@ final class EntityStateCodecTests: XCTestCase {
                 bucket(5, count: 1) { $0.lastSequence = 1; $0.lastValue = .nan; $0.lastTime = 12 },
                 bucket(6, count: 1) { $0.lastSequence = 2; $0.lastValue = Double(bitPattern: 0x7FF8_0000_0000_0BAD); $0.lastTime = -1 },
             ]),
-        ])
+        ], aggregations: FeatureEngine(featureSet: set).windowAggregations)
     }
 
     func testHandBuiltStateRoundTrips() throws {

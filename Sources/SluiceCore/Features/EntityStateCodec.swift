@@ -55,55 +55,52 @@ public struct EntityStateCodec: Sendable {
             writer.int64(state.appliedCount)
         }
         for slot in names.indices {
-            let aggregation = aggregations[slot]
-            state.windows[slot].buckets.withUnsafeBufferPointer { buckets in
-                emit(names[slot], Self.encodedSize(buckets, aggregation: aggregation)) { out in
-                    Self.writeWindow(buckets, aggregation: aggregation, to: out)
+            let header = state.words[2 * slot]
+            let stride = PackedWindowLayout.stride(header)
+            guard stride != 0 else {
+                state.distinctWindows[PackedWindowLayout.start(header)].buckets.withUnsafeBufferPointer { buckets in
+                    emit(names[slot], Self.encodedSize(buckets)) { out in
+                        Self.writeWindow(buckets, to: out)
+                    }
+                }
+                continue
+            }
+            // A packed window's words are its field's numbers in order (PackedWindowLayout).
+            let count = PackedWindowLayout.count(state.words[2 * slot + 1])
+            state.words.withUnsafeBufferPointer { words in
+                let bucketWords = UnsafeBufferPointer(rebasing: words[PackedWindowLayout.start(header)..<PackedWindowLayout.start(header) + count * stride])
+                emit(names[slot], 4 + bucketWords.count * 8) { out in
+                    var writer = RawByteWriter(out)
+                    writer.uint32(UInt32(count))
+                    for word in bucketWords { writer.int64(Int64(bitPattern: word)) }
                 }
             }
         }
     }
 
-    private static func encodedSize(_ buckets: UnsafeBufferPointer<BucketAggregate>, aggregation: Aggregation) -> Int {
-        var size = 4 + buckets.count * 16
-        switch aggregation {
-        case .count: break
-        case .sum, .mean, .min, .max: size += buckets.count * 8
-        case .last, .secondsSinceLast: size += buckets.count * 24
-        case .distinctCount:
-            for bucket in buckets {
-                size += 4
-                for value in bucket.distinct { size += 4 + value.utf8.count }
-            }
+    /// Size of a distinct count's field: per bucket index, count and its values.
+    private static func encodedSize(_ buckets: UnsafeBufferPointer<BucketAggregate>) -> Int {
+        var size = 4 + buckets.count * 20
+        for bucket in buckets {
+            for value in bucket.distinct { size += 4 + value.utf8.count }
         }
         return size
     }
 
-    private static func writeWindow(_ buckets: UnsafeBufferPointer<BucketAggregate>, aggregation: Aggregation, to out: UnsafeMutableRawPointer) {
+    private static func writeWindow(_ buckets: UnsafeBufferPointer<BucketAggregate>, to out: UnsafeMutableRawPointer) {
         var writer = RawByteWriter(out)
         writer.uint32(UInt32(buckets.count))
         for bucket in buckets {
             writer.int64(bucket.index)
             writer.int64(bucket.count)
-            switch aggregation {
-            case .count: break
-            case .sum, .mean: writer.double(bucket.sum)
-            case .min: writer.double(bucket.min)
-            case .max: writer.double(bucket.max)
-            case .distinctCount:
-                writer.uint32(UInt32(bucket.distinct.count))
-                for value in bucket.distinct { writer.string(value) }
-            case .last, .secondsSinceLast:
-                writer.int64(bucket.lastSequence)
-                writer.double(bucket.lastValue)
-                writer.int64(bucket.lastTime)
-            }
+            writer.uint32(UInt32(bucket.distinct.count))
+            for value in bucket.distinct { writer.string(value) }
         }
     }
 
     /// Decodes the hash fields read back from Redis; an empty dictionary is an empty state.
     public func decode(_ fields: [String: [UInt8]]) throws(DecodingError) -> EntityState {
-        var state = EntityState(windowCount: names.count)
+        var state = EntityState(aggregations: aggregations)
         guard let meta = fields[Self.metaField] else {
             guard fields.isEmpty else { throw DecodingError(field: Self.metaField, reason: "missing while other fields exist") }
             return state
@@ -128,7 +125,7 @@ public struct EntityStateCodec: Sendable {
         for slot in names.indices {
             guard let bytes = fields[names[slot]] else { continue }
             do {
-                state.windows[slot] = try decodeWindow(bytes, aggregation: aggregations[slot])
+                try decodeWindow(bytes, slot: slot, into: &state)
             } catch {
                 throw DecodingError(field: names[slot], reason: "truncated or corrupt")
             }
@@ -136,32 +133,31 @@ public struct EntityStateCodec: Sendable {
         return state
     }
 
-    private func decodeWindow(_ bytes: [UInt8], aggregation: Aggregation) throws -> WindowState {
+    private func decodeWindow(_ bytes: [UInt8], slot: Int, into state: inout EntityState) throws {
+        let aggregation = aggregations[slot]
         var reader = ByteReader(bytes)
         let count = Int(try reader.uint32())
+        let stride = PackedWindowLayout.stride(aggregation)
+        guard stride == 0 else {
+            guard reader.remaining == count * stride * 8 else { throw ByteReader.Truncated() }
+            state.growRegion(slot, toCapacity: count)
+            let start = PackedWindowLayout.start(state.words[2 * slot])
+            for k in 0..<count * stride { state.words[start + k] = UInt64(bitPattern: try reader.int64()) }
+            state.setCount(slot, count)
+            return
+        }
         var buckets: [BucketAggregate] = []
         // The count comes from stored bytes: never trust it for an allocation larger than they can hold.
         buckets.reserveCapacity(min(count, reader.remaining / 16))
         for _ in 0..<count {
             var bucket = BucketAggregate(index: try reader.int64())
             bucket.count = try reader.int64()
-            switch aggregation {
-            case .count: break
-            case .sum, .mean: bucket.sum = try reader.double()
-            case .min: bucket.min = try reader.double()
-            case .max: bucket.max = try reader.double()
-            case .distinctCount:
-                let distinctCount = Int(try reader.uint32())
-                for _ in 0..<distinctCount { bucket.distinct.append(try reader.string()) }
-            case .last, .secondsSinceLast:
-                bucket.lastSequence = try reader.int64()
-                bucket.lastValue = try reader.double()
-                bucket.lastTime = try reader.int64()
-            }
+            let distinctCount = Int(try reader.uint32())
+            for _ in 0..<distinctCount { bucket.distinct.append(try reader.string()) }
             buckets.append(bucket)
         }
         guard reader.isAtEnd else { throw ByteReader.Truncated() }
-        return WindowState(buckets: buckets)
+        state.replaceWindow(slot, with: WindowState(buckets: buckets))
     }
 }
 

@@ -6,6 +6,8 @@
 public struct FeatureEngine: Sendable {
     public let featureSet: FeatureSet
     private let windowed: [WindowedFeature]
+    /// An entity with no events (copied: its buffer is shared until first written).
+    private let empty: EntityState
 
     public init(featureSet: FeatureSet) {
         self.featureSet = featureSet
@@ -13,11 +15,15 @@ public struct FeatureEngine: Sendable {
             guard case .windowed(let feature) = featureSet.features[index].kind else { preconditionFailure() }
             return feature
         }
+        self.empty = EntityState(aggregations: windowed.map(\.aggregation))
     }
+
+    /// The aggregation of each window of `EntityState`, in `FeatureSet.windowedIndices` order.
+    public var windowAggregations: [Aggregation] { windowed.map(\.aggregation) }
 
     public var featureCount: Int { featureSet.features.count }
 
-    public func emptyState() -> EntityState { EntityState(windowCount: windowed.count) }
+    public func emptyState() -> EntityState { empty }
 
     /// True when `event` is older than the entity's maximum event time minus the allowed lateness.
     public func isLate(_ event: Event, state: EntityState) -> Bool {
@@ -37,22 +43,32 @@ public struct FeatureEngine: Sendable {
         precondition(row.count >= featureCount)
         let features = featureSet.features
         // Windows and their definitions are read in place: subscripting the arrays copied each
-        // WindowState (a retain and release of its buckets) per event and feature.
+        // definition (a retain and release of its type set) per event and feature.
         windowed.withUnsafeBufferPointer { definitions in
-            state.windows.withUnsafeBufferPointer { windows in
-                var windowSlot = 0
-                for index in features.indices {
-                    switch features[index].kind {
-                    case .windowed:
-                        row[index] = value(of: definitions[windowSlot], window: windows[windowSlot], event: event,
-                                           maxEventTime: state.maxEventTime)
-                        windowSlot += 1
-                    case .eventField(let field):
-                        row[index] = event.number(field) ?? .nan
-                    case .derived(let derived):
-                        row[index] = Self.derivedValue(derived, event: event)
-                    case .ratio:
-                        break
+            state.words.withUnsafeBufferPointer { words in
+                state.distinctWindows.withUnsafeBufferPointer { distinctWindows in
+                    var windowSlot = 0
+                    for index in features.indices {
+                        switch features[index].kind {
+                        case .windowed:
+                            let header = words[2 * windowSlot]
+                            let start = PackedWindowLayout.start(header)
+                            if definitions[windowSlot].aggregation == .distinctCount {
+                                row[index] = distinctValue(of: definitions[windowSlot], window: distinctWindows[start], event: event,
+                                                           maxEventTime: state.maxEventTime)
+                            } else {
+                                row[index] = packedValue(of: definitions[windowSlot], buckets: words.baseAddress! + start,
+                                                         count: PackedWindowLayout.count(words[2 * windowSlot + 1]), event: event,
+                                                         maxEventTime: state.maxEventTime)
+                            }
+                            windowSlot += 1
+                        case .eventField(let field):
+                            row[index] = event.number(field) ?? .nan
+                        case .derived(let derived):
+                            row[index] = Self.derivedValue(derived, event: event)
+                        case .ratio:
+                            break
+                        }
                     }
                 }
             }
@@ -81,61 +97,100 @@ public struct FeatureEngine: Sendable {
         feature.window.bucket(of: maxEventTime - featureSet.allowedLatenessMillis) - feature.window.bucketCount + 1
     }
 
-    private func value(of feature: borrowing WindowedFeature, window: borrowing WindowState, event: Event, maxEventTime: Int64?) -> Double {
+    /// The first bucket index `event` sees in `feature`'s window.
+    @inline(__always)
+    private func lowestVisibleBucket(_ feature: borrowing WindowedFeature, high: Int64, maxEventTime: Int64?) -> Int64 {
+        let low = high - feature.window.bucketCount + 1
+        guard let maxTime = maxEventTime else { return low }
+        return Swift.max(low, retentionFloor(feature, maxEventTime: maxTime))
+    }
+
+    /// A packed window's value: one pass over its buckets (`PackedWindowLayout`), which lie in
+    /// one run of words.
+    @inline(__always)
+    private func packedValue(of feature: borrowing WindowedFeature, buckets: UnsafePointer<UInt64>, count n: Int, event: Event,
+                             maxEventTime: Int64?) -> Double {
         let high = feature.window.bucket(of: event.eventTime)
-        var low = high - feature.window.bucketCount + 1
-        if let maxTime = maxEventTime { low = Swift.max(low, retentionFloor(feature, maxEventTime: maxTime)) }
+        let low = lowestVisibleBucket(feature, high: high, maxEventTime: maxEventTime)
+        let aggregation = feature.aggregation
+        let stride = PackedWindowLayout.stride(aggregation)
+        var p = buckets
+        let end = buckets + n * stride
+        while p < end && Int64(bitPattern: p[0]) < low { p += stride }
+        var total: Int64 = 0
+        switch aggregation {
+        case .count:
+            while p < end && Int64(bitPattern: p[0]) <= high {
+                total &+= Int64(bitPattern: p[1])
+                p += stride
+            }
+            return Double(total)
+        case .sum, .mean:
+            var sum = 0.0
+            while p < end && Int64(bitPattern: p[0]) <= high {
+                let count = Int64(bitPattern: p[1])
+                if count > 0 {
+                    total &+= count
+                    sum += Double(bitPattern: p[2])
+                }
+                p += stride
+            }
+            if aggregation == .sum { return sum }
+            return total > 0 ? sum / Double(total) : .nan
+        case .min, .max:
+            var extreme = aggregation == .min ? Double.infinity : -Double.infinity
+            while p < end && Int64(bitPattern: p[0]) <= high {
+                if Int64(bitPattern: p[1]) > 0 {
+                    total &+= 1
+                    let value = Double(bitPattern: p[2])
+                    extreme = aggregation == .min ? Swift.min(extreme, value) : Swift.max(extreme, value)
+                }
+                p += stride
+            }
+            return total > 0 ? extreme : .nan
+        case .last, .secondsSinceLast:
+            var lastSequence: Int64 = 0
+            var lastValue = Double.nan
+            var lastTime: Int64 = 0
+            while p < end && Int64(bitPattern: p[0]) <= high {
+                if Int64(bitPattern: p[1]) > 0 {
+                    total &+= 1
+                    let sequence = Int64(bitPattern: p[2])
+                    if sequence > lastSequence {
+                        lastSequence = sequence
+                        lastValue = Double(bitPattern: p[3])
+                        lastTime = Int64(bitPattern: p[4])
+                    }
+                }
+                p += stride
+            }
+            guard total > 0 else { return .nan }
+            return aggregation == .last ? lastValue : Double(event.eventTime - lastTime) / 1000
+        case .distinctCount:
+            preconditionFailure("distinct counts are not packed")
+        }
+    }
+
+    private func distinctValue(of feature: borrowing WindowedFeature, window: borrowing WindowState, event: Event, maxEventTime: Int64?) -> Double {
+        let high = feature.window.bucket(of: event.eventTime)
+        let low = lowestVisibleBucket(feature, high: high, maxEventTime: maxEventTime)
 
         // Reads fields in place: iterating `window.buckets` by value would copy every bucket
-        // (and retain its `distinct` array) per event and feature.
+        // (and retain its `distinct` array) per event.
         return window.buckets.withUnsafeBufferPointer { buckets in
             var first = 0
             while first < buckets.count && buckets[first].index < low { first += 1 }
             var end = first
             while end < buckets.count && buckets[end].index <= high { end += 1 }
             let range = first..<end
-            var count: Int64 = 0
-            for i in range { count += buckets[i].count }
-            guard count > 0 else {
-                switch feature.aggregation {
-                case .count, .distinctCount, .sum: return 0
-                case .mean, .min, .max, .last, .secondsSinceLast: return .nan
-                }
+            guard range.contains(where: { buckets[$0].count > 0 }) else { return 0 }
+            // Nothing newer than the event's bucket: every value held at or after `low` counts.
+            if let newest = buckets.last?.index, newest <= high {
+                var distinct = 0
+                for entry in window.newestBucketByValue where entry.bucket >= low { distinct += 1 }
+                return Double(distinct)
             }
-            switch feature.aggregation {
-            case .count:
-                return Double(count)
-            case .sum, .mean:
-                var sum = 0.0
-                for i in range where buckets[i].count > 0 { sum += buckets[i].sum }
-                return feature.aggregation == .sum ? sum : sum / Double(count)
-            case .min:
-                var minimum = Double.infinity
-                for i in range where buckets[i].count > 0 { minimum = Swift.min(minimum, buckets[i].min) }
-                return minimum
-            case .max:
-                var maximum = -Double.infinity
-                for i in range where buckets[i].count > 0 { maximum = Swift.max(maximum, buckets[i].max) }
-                return maximum
-            case .distinctCount:
-                // Nothing newer than the event's bucket: every value held at or after `low` counts.
-                if let newest = buckets.last?.index, newest <= high {
-                    var distinct = 0
-                    for entry in window.newestBucketByValue where entry.bucket >= low { distinct += 1 }
-                    return Double(distinct)
-                }
-                return Double(Self.distinctCount(buckets, range))
-            case .last, .secondsSinceLast:
-                var lastSequence: Int64 = 0
-                var lastValue = Double.nan
-                var lastTime: Int64 = 0
-                for i in range where buckets[i].count > 0 && buckets[i].lastSequence > lastSequence {
-                    lastSequence = buckets[i].lastSequence
-                    lastValue = buckets[i].lastValue
-                    lastTime = buckets[i].lastTime
-                }
-                return feature.aggregation == .last ? lastValue : Double(event.eventTime - lastTime) / 1000
-            }
+            return Double(Self.distinctCount(buckets, range))
         }
     }
 
@@ -174,16 +229,88 @@ public struct FeatureEngine: Sendable {
         state.maxEventTime = maxTime
         windowed.withUnsafeBufferPointer { definitions in
             for slot in definitions.indices {
-                if definitions[slot].accepts(event) {
-                    add(event, sequence: sequence, feature: definitions[slot], to: &state.windows[slot])
-                }
                 let floor = retentionFloor(definitions[slot], maxEventTime: maxTime)
-                if let first = state.windows[slot].buckets.first?.index, first < floor {
-                    state.windows[slot].removeBuckets(below: floor)
+                if definitions[slot].aggregation == .distinctCount {
+                    let k = PackedWindowLayout.start(state.words[2 * slot])
+                    if definitions[slot].accepts(event) {
+                        add(event, sequence: sequence, feature: definitions[slot], to: &state.distinctWindows[k])
+                    }
+                    if let first = state.distinctWindows[k].buckets.first?.index, first < floor {
+                        state.distinctWindows[k].removeBuckets(below: floor)
+                    }
+                } else {
+                    if definitions[slot].accepts(event) {
+                        addPacked(event, sequence: sequence, feature: definitions[slot], slot: slot, to: &state)
+                    }
+                    removePackedBuckets(slot: slot, below: floor, in: &state)
                 }
             }
         }
         return true
+    }
+
+    /// Folds `event` into its bucket of packed window `slot`, creating the bucket if needed.
+    private func addPacked(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, slot: Int, to state: inout EntityState) {
+        let index = feature.window.bucket(of: event.eventTime)
+        let aggregation = feature.aggregation
+        let stride = PackedWindowLayout.stride(aggregation)
+        var sizes = state.words[2 * slot + 1]
+        let count = PackedWindowLayout.count(sizes)
+        // Events come mostly in order: search from the newest bucket back.
+        var position = count
+        var exists = false
+        state.words.withUnsafeBufferPointer { words in
+            let buckets = words.baseAddress! + PackedWindowLayout.start(words[2 * slot])
+            while position > 0 && Int64(bitPattern: buckets[(position - 1) * stride]) > index { position -= 1 }
+            if position > 0 && Int64(bitPattern: buckets[(position - 1) * stride]) == index {
+                position -= 1
+                exists = true
+            }
+        }
+        if !exists && count == PackedWindowLayout.capacity(sizes) {
+            // Doubling keeps the moves of later regions rare; a window never needs more buckets
+            // than it can see plus the lateness allowance.
+            state.growRegion(slot, toCapacity: Swift.max(4, 2 * count))
+            sizes = state.words[2 * slot + 1]
+        }
+        let number = feature.field.flatMap { event.number($0) }
+        state.words.withUnsafeMutableBufferPointer { words in
+            let bucket = words.baseAddress! + PackedWindowLayout.start(words[2 * slot]) + position * stride
+            if !exists {
+                (bucket + stride).update(from: bucket, count: (count - position) * stride)
+                PackedWindowLayout.initialize(bucket, index: index, aggregation: aggregation)
+                words[2 * slot + 1] = PackedWindowLayout.sizes(count: count + 1, capacity: PackedWindowLayout.capacity(sizes))
+            }
+            bucket[1] = UInt64(bitPattern: Int64(bitPattern: bucket[1]) &+ 1)
+            switch aggregation {
+            case .count, .distinctCount: break
+            case .sum, .mean: bucket[2] = (Double(bitPattern: bucket[2]) + (number ?? 0)).bitPattern
+            case .min: bucket[2] = Swift.min(Double(bitPattern: bucket[2]), number ?? .infinity).bitPattern
+            case .max: bucket[2] = Swift.max(Double(bitPattern: bucket[2]), number ?? -.infinity).bitPattern
+            case .last, .secondsSinceLast:
+                bucket[2] = UInt64(bitPattern: sequence)
+                bucket[3] = (number ?? .nan).bitPattern
+                bucket[4] = UInt64(bitPattern: event.eventTime)
+            }
+        }
+    }
+
+    /// Drops packed window `slot`'s buckets below `floor` (the oldest ones).
+    private func removePackedBuckets(slot: Int, below floor: Int64, in state: inout EntityState) {
+        let sizes = state.words[2 * slot + 1]
+        let count = PackedWindowLayout.count(sizes)
+        guard count > 0 else { return }
+        let header = state.words[2 * slot]
+        let start = PackedWindowLayout.start(header)
+        let stride = PackedWindowLayout.stride(header)
+        guard Int64(bitPattern: state.words[start]) < floor else { return }
+        state.words.withUnsafeMutableBufferPointer { words in
+            let buckets = words.baseAddress! + start
+            var dropped = 1
+            while dropped < count && Int64(bitPattern: buckets[dropped * stride]) < floor { dropped += 1 }
+            buckets.update(from: buckets + dropped * stride, count: (count - dropped) * stride)
+            words[2 * slot + 1] = PackedWindowLayout.sizes(count: count - dropped, capacity: PackedWindowLayout.capacity(sizes))
+        }
     }
 
     private func add(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, to window: inout WindowState) {

@@ -200,7 +200,7 @@ extension StreamPipeline {
         if !live.isEmpty {
             var states = [String: EntityState](minimumCapacity: decodedLive.users.count)
             for user in decodedLive.users {
-                var state = EntityState(maxEventTime: nil, appliedCount: 0, windows: [])
+                var state = EntityState(aggregations: [])
                 swap(&state, &entities[user]!.state)
                 states[user] = state
             }
