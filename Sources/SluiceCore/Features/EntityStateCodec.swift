@@ -72,7 +72,7 @@ public struct EntityStateCodec: Sendable {
                 emit(names[slot], 4 + bucketWords.count * 8) { out in
                     var writer = RawByteWriter(out)
                     writer.uint32(UInt32(count))
-                    for word in bucketWords { writer.int64(Int64(bitPattern: word)) }
+                    writer.int64s(bucketWords)
                 }
             }
         }
@@ -142,7 +142,14 @@ public struct EntityStateCodec: Sendable {
             guard reader.remaining == count * stride * 8 else { throw ByteReader.Truncated() }
             state.growRegion(slot, toCapacity: count)
             let start = PackedWindowLayout.start(state.words[2 * slot])
-            for k in 0..<count * stride { state.words[start + k] = UInt64(bitPattern: try reader.int64()) }
+            let offset = reader.offset
+            state.words.withUnsafeMutableBufferPointer { words in
+                bytes.withUnsafeBytes { raw in
+                    for k in 0..<count * stride {
+                        words[start + k] = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8 * k, as: UInt64.self))
+                    }
+                }
+            }
             state.setCount(slot, count)
             return
         }
@@ -179,6 +186,15 @@ struct RawByteWriter {
         cursor += 8
     }
     mutating func double(_ value: Double) { int64(Int64(bitPattern: value.bitPattern)) }
+    /// Little-endian words: one copy on little-endian hosts.
+    mutating func int64s(_ words: UnsafeBufferPointer<UInt64>) {
+        #if _endian(little)
+        if let base = words.baseAddress { cursor.copyMemory(from: base, byteCount: words.count * 8) }
+        cursor += words.count * 8
+        #else
+        for word in words { int64(Int64(bitPattern: word)) }
+        #endif
+    }
     mutating func string(_ value: String) {
         var value = value
         value.withUTF8 { utf8 in
