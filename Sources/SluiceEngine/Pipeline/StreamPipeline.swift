@@ -72,9 +72,6 @@ public final class StreamPipeline: @unchecked Sendable {
     public var isReady: Bool { ready.load(ordering: .relaxed) }
     func setReady(_ value: Bool) { ready.store(value, ordering: .relaxed) }
 
-    /// The producer's default `linger.ms` with exactly-once on: half the commit interval, at
-    /// least librdkafka's own 5 ms default and at most 1 s.
-    static func exactlyOnceLingerMs(commitIntervalMs: Int) -> Int { min(1000, max(5, commitIntervalMs / 2)) }
     var statistics = RunStatistics()
     private var inputPartitionCount = 0
     /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
@@ -97,13 +94,6 @@ public final class StreamPipeline: @unchecked Sendable {
         if config.delivery == .exactlyOnce {
             if producerConfiguration["transactional.id"] == nil {
                 producerConfiguration["transactional.id"] = "sluice-\(topology.name)-\(config.instanceID)"
-            }
-            // Decisions stay invisible to read_committed readers until the commit, so lingering
-            // for up to half the commit interval delays nothing a reader sees, while it fills
-            // bigger produce batches and wakes librdkafka's broker thread less (docs/kafka.md;
-            // measured 1.09x at 50 ms against librdkafka's 5 ms default).
-            if producerConfiguration["linger.ms"] == nil && producerConfiguration["queue.buffering.max.ms"] == nil {
-                producerConfiguration["linger.ms"] = String(Self.exactlyOnceLingerMs(commitIntervalMs: config.commitIntervalMs))
             }
         } else {
             producerConfiguration.properties.removeValue(forKey: "transactional.id")
