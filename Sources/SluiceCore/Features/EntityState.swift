@@ -25,43 +25,12 @@ public struct BucketAggregate: Equatable, Sendable {
     }
 }
 
-/// One windowed feature's buckets for one entity, oldest first: how `EntityState` keeps distinct
-/// counts (their buckets hold strings), and the readable form of every other window.
-///
-/// For distinct counts it also keeps, per distinct value, the newest bucket holding it
-/// (`newestBucketByValue`): an event in the newest bucket or later asks only which values occur at
-/// or after its window's first bucket, and that list answers it without visiting every bucket's
-/// values (separate arrays, a cache miss each). It is derived from the buckets (kept in step by
-/// the feature engine, rebuilt by `init(buckets:)`), so it is neither stored nor compared.
+/// One windowed feature's buckets for one entity, oldest first: the readable form of a window
+/// (inspection, tests, building a state by hand, Redis decoding). `EntityState` stores it packed.
 public struct WindowState: Equatable, Sendable {
-    public internal(set) var buckets: [BucketAggregate] = []
-    /// Every value in `buckets`' distinct lists, once, with the highest bucket index holding it.
-    /// Unordered.
-    var newestBucketByValue: [(value: String, bucket: Int64)] = []
+    public var buckets: [BucketAggregate] = []
 
-    public init(buckets: [BucketAggregate] = []) {
-        self.buckets = buckets
-        for bucket in buckets {
-            for value in bucket.distinct { noteDistinct(value, bucket: bucket.index) }
-        }
-    }
-
-    /// Records that bucket `index` holds `value` (buckets may arrive in any order).
-    mutating func noteDistinct(_ value: String, bucket index: Int64) {
-        for k in newestBucketByValue.indices where newestBucketByValue[k].value == value {
-            if newestBucketByValue[k].bucket < index { newestBucketByValue[k].bucket = index }
-            return
-        }
-        newestBucketByValue.append((value, index))
-    }
-
-    /// Removes the buckets below `floor` (the oldest ones) and the values only they held.
-    mutating func removeBuckets(below floor: Int64) {
-        buckets.removeAll { $0.index < floor }
-        if !newestBucketByValue.isEmpty { newestBucketByValue.removeAll { $0.bucket < floor } }
-    }
-
-    public static func == (a: WindowState, b: WindowState) -> Bool { a.buckets == b.buckets }
+    public init(buckets: [BucketAggregate] = []) { self.buckets = buckets }
 }
 
 /// Everything the feature engine remembers about one entity (one user).
@@ -69,12 +38,12 @@ public struct WindowState: Equatable, Sendable {
 /// A plain value: operators take it `inout` and the caller decides where it lives
 /// (Redis, an in-process cache, a backfill's dictionary). This is the explicit snapshot.
 ///
-/// Every window except distinct counts lives in **one buffer** (`words`), each window a region of
-/// fixed-stride buckets holding only the numbers its aggregation needs (`PackedWindowLayout`): a
-/// count bucket is 16 bytes, not the 72 of a `BucketAggregate`, and reaching an entity's windows
-/// is one allocation streamed by the hardware prefetcher instead of a dozen arrays, a cache miss
-/// each (measured: the first touch of each window's array was most of the feature stage).
-/// Distinct counts keep their strings in `distinctWindows`. `windows` gives the readable form.
+/// Every window lives in **one buffer** (`words`), each a region of fixed-stride buckets holding
+/// only the numbers its aggregation needs (`PackedWindowLayout`): a count bucket is 16 bytes, not
+/// the 72 of a `BucketAggregate`, and reaching an entity's windows is one allocation streamed by
+/// the hardware prefetcher instead of a dozen arrays, a cache miss each (measured: the first touch
+/// of each window's array was most of the feature stage). Distinct counts keep their strings
+/// beside it in `distinctWindows`. `windows` gives the readable form.
 public struct EntityState: Sendable {
     /// Maximum event time of the entity's applied events (M in docs/features.md); nil before the first.
     public var maxEventTime: Int64?
@@ -83,7 +52,7 @@ public struct EntityState: Sendable {
     /// Two header words per window (`PackedWindowLayout`), then the packed windows' regions in
     /// window order.
     var words: ContiguousArray<UInt64>
-    var distinctWindows: [WindowState]
+    var distinctWindows: [DistinctValues]
     /// Number of windows (header pairs at the start of `words`).
     public private(set) var windowCount: Int
 
@@ -92,13 +61,11 @@ public struct EntityState: Sendable {
         var words = ContiguousArray<UInt64>(repeating: 0, count: 2 * aggregations.count)
         var distinct = 0
         for (slot, aggregation) in aggregations.enumerated() {
-            let stride = PackedWindowLayout.stride(aggregation)
-            let start = stride == 0 ? distinct : words.count
-            if stride == 0 { distinct += 1 }
-            words[2 * slot] = PackedWindowLayout.header(start: start, stride: stride, aggregation: aggregation)
+            words[2 * slot] = PackedWindowLayout.header(start: words.count, aggregation: aggregation, side: distinct)
+            if aggregation == .distinctCount { distinct += 1 }
         }
         self.words = words
-        self.distinctWindows = Array(repeating: WindowState(), count: distinct)
+        self.distinctWindows = Array(repeating: DistinctValues(), count: distinct)
         self.windowCount = aggregations.count
     }
 
@@ -122,11 +89,12 @@ public struct EntityState: Sendable {
         let header = words[2 * slot]
         let stride = PackedWindowLayout.stride(header)
         let start = PackedWindowLayout.start(header)
-        guard stride != 0 else { return distinctWindows[start] }
         let aggregation = PackedWindowLayout.aggregation(header)
         let count = PackedWindowLayout.count(words[2 * slot + 1])
         return WindowState(buckets: (0..<count).map { k in
-            PackedWindowLayout.bucket(words[(start + k * stride)...], aggregation: aggregation)
+            var bucket = PackedWindowLayout.bucket(words[(start + k * stride)...], aggregation: aggregation)
+            if aggregation == .distinctCount { bucket.distinct = distinctWindows[PackedWindowLayout.side(header)].perBucket[k] }
+            return bucket
         })
     }
 
@@ -134,10 +102,6 @@ public struct EntityState: Sendable {
     mutating func replaceWindow(_ slot: Int, with window: WindowState) {
         let header = words[2 * slot]
         let stride = PackedWindowLayout.stride(header)
-        guard stride != 0 else {
-            distinctWindows[PackedWindowLayout.start(header)] = window
-            return
-        }
         let aggregation = PackedWindowLayout.aggregation(header)
         let count = window.buckets.count
         if PackedWindowLayout.capacity(words[2 * slot + 1]) < count { growRegion(slot, toCapacity: count) }
@@ -146,6 +110,16 @@ public struct EntityState: Sendable {
             PackedWindowLayout.store(bucket, aggregation: aggregation, into: &words, at: start + k * stride)
         }
         setCount(slot, count)
+        guard aggregation == .distinctCount else { return }
+        let indices = window.buckets.map(\.index)
+        let values = DistinctValues(perBucket: window.buckets.map(\.distinct), indices: indices)
+        // Each bucket's tally: how many values have it as their newest bucket.
+        for k in indices.indices { words[start + k * stride + 2] = 0 }
+        for entry in values.newest {
+            let k = indices.lastIndex(of: entry.bucket)!
+            words[start + k * stride + 2] += 1
+        }
+        distinctWindows[PackedWindowLayout.side(header)] = values
     }
 
     /// Grows packed window `slot`'s region to `capacity` buckets, moving the later regions.
@@ -157,9 +131,7 @@ public struct EntityState: Sendable {
         guard extra > 0 else { return }
         words.insert(contentsOf: repeatElement(0, count: extra), at: PackedWindowLayout.start(header) + oldCapacity * stride)
         // Regions are in window order, so exactly the later windows' regions moved.
-        for later in (slot + 1)..<windowCount where PackedWindowLayout.stride(words[2 * later]) != 0 {
-            words[2 * later] += UInt64(extra)
-        }
+        for later in (slot + 1)..<windowCount { words[2 * later] += UInt64(extra) }
         let count = PackedWindowLayout.count(words[2 * slot + 1])
         words[2 * slot + 1] = PackedWindowLayout.sizes(count: count, capacity: capacity)
     }
@@ -178,7 +150,6 @@ extension EntityState: Equatable {
             let (ha, hb) = (a.words[2 * slot], b.words[2 * slot])
             let stride = PackedWindowLayout.stride(ha)
             guard PackedWindowLayout.stride(hb) == stride, PackedWindowLayout.aggregation(ha) == PackedWindowLayout.aggregation(hb) else { return false }
-            guard stride != 0 else { continue }
             let count = PackedWindowLayout.count(a.words[2 * slot + 1])
             guard PackedWindowLayout.count(b.words[2 * slot + 1]) == count else { return false }
             let (sa, sb) = (PackedWindowLayout.start(ha), PackedWindowLayout.start(hb))

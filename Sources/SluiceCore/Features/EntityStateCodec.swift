@@ -57,44 +57,45 @@ public struct EntityStateCodec: Sendable {
         for slot in names.indices {
             let header = state.words[2 * slot]
             let stride = PackedWindowLayout.stride(header)
-            guard stride != 0 else {
-                state.distinctWindows[PackedWindowLayout.start(header)].buckets.withUnsafeBufferPointer { buckets in
-                    emit(names[slot], Self.encodedSize(buckets)) { out in
-                        Self.writeWindow(buckets, to: out)
-                    }
-                }
-                continue
-            }
-            // A packed window's words are its field's numbers in order (PackedWindowLayout).
             let count = PackedWindowLayout.count(state.words[2 * slot + 1])
             state.words.withUnsafeBufferPointer { words in
-                let bucketWords = UnsafeBufferPointer(rebasing: words[PackedWindowLayout.start(header)..<PackedWindowLayout.start(header) + count * stride])
-                emit(names[slot], 4 + bucketWords.count * 8) { out in
-                    var writer = RawByteWriter(out)
-                    writer.uint32(UInt32(count))
-                    writer.int64s(bucketWords)
+                let buckets = UnsafeBufferPointer(rebasing: words[PackedWindowLayout.start(header)..<PackedWindowLayout.start(header) + count * stride])
+                if aggregations[slot] == .distinctCount {
+                    let values = state.distinctWindows[PackedWindowLayout.side(header)].perBucket
+                    emit(names[slot], Self.distinctFieldSize(values)) { out in
+                        Self.writeDistinctField(buckets, values, to: out)
+                    }
+                } else {
+                    // A packed window's words are its field's numbers in order (PackedWindowLayout).
+                    emit(names[slot], 4 + buckets.count * 8) { out in
+                        var writer = RawByteWriter(out)
+                        writer.uint32(UInt32(count))
+                        writer.int64s(buckets)
+                    }
                 }
             }
         }
     }
 
-    /// Size of a distinct count's field: per bucket index, count and its values.
-    private static func encodedSize(_ buckets: UnsafeBufferPointer<BucketAggregate>) -> Int {
-        var size = 4 + buckets.count * 20
-        for bucket in buckets {
-            for value in bucket.distinct { size += 4 + value.utf8.count }
+    /// Size of a distinct count's field: per bucket its index, count and values.
+    private static func distinctFieldSize(_ values: [[String]]) -> Int {
+        var size = 4 + values.count * 20
+        for bucket in values {
+            for value in bucket { size += 4 + value.utf8.count }
         }
         return size
     }
 
-    private static func writeWindow(_ buckets: UnsafeBufferPointer<BucketAggregate>, to out: UnsafeMutableRawPointer) {
+    /// A distinct count's field from its packed buckets (index, count, tally) and their values.
+    private static func writeDistinctField(_ buckets: UnsafeBufferPointer<UInt64>, _ values: [[String]], to out: UnsafeMutableRawPointer) {
         var writer = RawByteWriter(out)
-        writer.uint32(UInt32(buckets.count))
-        for bucket in buckets {
-            writer.int64(bucket.index)
-            writer.int64(bucket.count)
-            writer.uint32(UInt32(bucket.distinct.count))
-            for value in bucket.distinct { writer.string(value) }
+        writer.uint32(UInt32(values.count))
+        let stride = PackedWindowLayout.stride(.distinctCount)
+        for k in values.indices {
+            writer.int64(Int64(bitPattern: buckets[k * stride]))
+            writer.int64(Int64(bitPattern: buckets[k * stride + 1]))
+            writer.uint32(UInt32(values[k].count))
+            for value in values[k] { writer.string(value) }
         }
     }
 
@@ -138,7 +139,7 @@ public struct EntityStateCodec: Sendable {
         var reader = ByteReader(bytes)
         let count = Int(try reader.uint32())
         let stride = PackedWindowLayout.stride(aggregation)
-        guard stride == 0 else {
+        guard aggregation == .distinctCount else {
             guard reader.remaining == count * stride * 8 else { throw ByteReader.Truncated() }
             state.growRegion(slot, toCapacity: count)
             let start = PackedWindowLayout.start(state.words[2 * slot])

@@ -52,13 +52,14 @@ public struct FeatureEngine: Sendable {
                         switch features[index].kind {
                         case .windowed:
                             let header = words[2 * windowSlot]
-                            let start = PackedWindowLayout.start(header)
+                            let buckets = words.baseAddress! + PackedWindowLayout.start(header)
+                            let count = PackedWindowLayout.count(words[2 * windowSlot + 1])
                             if definitions[windowSlot].aggregation == .distinctCount {
-                                row[index] = distinctValue(of: definitions[windowSlot], window: distinctWindows[start], event: event,
+                                row[index] = distinctValue(of: definitions[windowSlot], buckets: buckets, count: count,
+                                                           values: distinctWindows, side: PackedWindowLayout.side(header), event: event,
                                                            maxEventTime: state.maxEventTime)
                             } else {
-                                row[index] = packedValue(of: definitions[windowSlot], buckets: words.baseAddress! + start,
-                                                         count: PackedWindowLayout.count(words[2 * windowSlot + 1]), event: event,
+                                row[index] = packedValue(of: definitions[windowSlot], buckets: buckets, count: count, event: event,
                                                          maxEventTime: state.maxEventTime)
                             }
                             windowSlot += 1
@@ -171,51 +172,29 @@ public struct FeatureEngine: Sendable {
         }
     }
 
-    private func distinctValue(of feature: borrowing WindowedFeature, window: borrowing WindowState, event: Event, maxEventTime: Int64?) -> Double {
+    /// A distinct count's value: the packed buckets' newest-value tallies when no bucket is newer
+    /// than the event's, else the values of the buckets in range (`DistinctValues`).
+    @inline(__always)
+    private func distinctValue(of feature: borrowing WindowedFeature, buckets: UnsafePointer<UInt64>, count n: Int,
+                               values: UnsafeBufferPointer<DistinctValues>, side: Int, event: Event, maxEventTime: Int64?) -> Double {
         let high = feature.window.bucket(of: event.eventTime)
         let low = lowestVisibleBucket(feature, high: high, maxEventTime: maxEventTime)
-
-        // Reads fields in place: iterating `window.buckets` by value would copy every bucket
-        // (and retain its `distinct` array) per event.
-        return window.buckets.withUnsafeBufferPointer { buckets in
-            var first = 0
-            while first < buckets.count && buckets[first].index < low { first += 1 }
-            var end = first
-            while end < buckets.count && buckets[end].index <= high { end += 1 }
-            let range = first..<end
-            guard range.contains(where: { buckets[$0].count > 0 }) else { return 0 }
-            // Nothing newer than the event's bucket: every value held at or after `low` counts.
-            if let newest = buckets.last?.index, newest <= high {
-                var distinct = 0
-                for entry in window.newestBucketByValue where entry.bucket >= low { distinct += 1 }
-                return Double(distinct)
-            }
-            return Double(Self.distinctCount(buckets, range))
+        let stride = PackedWindowLayout.stride(.distinctCount)
+        var first = 0
+        while first < n && Int64(bitPattern: buckets[first * stride]) < low { first += 1 }
+        var end = first
+        var total: Int64 = 0
+        var newestHere: UInt64 = 0
+        while end < n && Int64(bitPattern: buckets[end * stride]) <= high {
+            total &+= Int64(bitPattern: buckets[end * stride + 1])
+            newestHere &+= buckets[end * stride + 2]
+            end += 1
         }
-    }
-
-    /// Distinct values across the buckets in `range`. Entities mostly have a handful (cards,
-    /// devices): those are deduplicated by comparing with the few seen so far (small strings
-    /// compare as two words), kept in a stack buffer (an array here cost a heap allocation per
-    /// event and feature), and only beyond 16 through a hash set, which hashes every value.
-    private static func distinctCount(_ buckets: UnsafeBufferPointer<BucketAggregate>, _ range: Range<Int>) -> Int {
-        let capacity = 16
-        return withUnsafeTemporaryAllocation(of: String.self, capacity: capacity) { few in
-            var count = 0
-            defer { few.baseAddress!.deinitialize(count: count) }
-            for i in range where buckets[i].count > 0 {
-                for value in buckets[i].distinct where !UnsafeBufferPointer(rebasing: few[..<count]).contains(value) {
-                    guard count < capacity else {
-                        var all = Set(few[..<count])
-                        for j in i..<range.upperBound where buckets[j].count > 0 { all.formUnion(buckets[j].distinct) }
-                        return all.count
-                    }
-                    (few.baseAddress! + count).initialize(to: value)
-                    count += 1
-                }
-            }
-            return count
-        }
+        guard total > 0 else { return 0 }
+        // Nothing newer than the event's bucket: every value whose newest bucket is at or after
+        // `low` is in the window, once.
+        if end == n { return Double(newestHere) }
+        return Double(values[side].distinctCount(first..<end) { Int64(bitPattern: buckets[$0 * stride + 1]) > 0 })
     }
 
     /// Applies a non-late `event` to `state` and discards buckets no event can see any more.
@@ -230,19 +209,15 @@ public struct FeatureEngine: Sendable {
         windowed.withUnsafeBufferPointer { definitions in
             for slot in definitions.indices {
                 let floor = retentionFloor(definitions[slot], maxEventTime: maxTime)
-                if definitions[slot].aggregation == .distinctCount {
-                    let k = PackedWindowLayout.start(state.words[2 * slot])
-                    if definitions[slot].accepts(event) {
-                        add(event, sequence: sequence, feature: definitions[slot], to: &state.distinctWindows[k])
+                if definitions[slot].accepts(event) {
+                    let (position, created) = addPacked(event, sequence: sequence, feature: definitions[slot], slot: slot, to: &state)
+                    if definitions[slot].aggregation == .distinctCount {
+                        noteDistinct(event, feature: definitions[slot], slot: slot, position: position, created: created, in: &state)
                     }
-                    if let first = state.distinctWindows[k].buckets.first?.index, first < floor {
-                        state.distinctWindows[k].removeBuckets(below: floor)
-                    }
-                } else {
-                    if definitions[slot].accepts(event) {
-                        addPacked(event, sequence: sequence, feature: definitions[slot], slot: slot, to: &state)
-                    }
-                    removePackedBuckets(slot: slot, below: floor, in: &state)
+                }
+                let dropped = removePackedBuckets(slot: slot, below: floor, in: &state)
+                if dropped > 0 && definitions[slot].aggregation == .distinctCount {
+                    state.distinctWindows[PackedWindowLayout.side(state.words[2 * slot])].removeFirstBuckets(dropped, floor: floor)
                 }
             }
         }
@@ -250,7 +225,9 @@ public struct FeatureEngine: Sendable {
     }
 
     /// Folds `event` into its bucket of packed window `slot`, creating the bucket if needed.
-    private func addPacked(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, slot: Int, to state: inout EntityState) {
+    /// Returns the bucket's position in the window and whether it was created.
+    private func addPacked(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, slot: Int,
+                           to state: inout EntityState) -> (position: Int, created: Bool) {
         let index = feature.window.bucket(of: event.eventTime)
         let aggregation = feature.aggregation
         let stride = PackedWindowLayout.stride(aggregation)
@@ -293,66 +270,48 @@ public struct FeatureEngine: Sendable {
                 bucket[4] = UInt64(bitPattern: event.eventTime)
             }
         }
+        return (position, !exists)
     }
 
-    /// Drops packed window `slot`'s buckets below `floor` (the oldest ones).
-    private func removePackedBuckets(slot: Int, below floor: Int64, in state: inout EntityState) {
+    /// Adds a distinct count's value to its bucket's strings and moves the newest-value tally.
+    private func noteDistinct(_ event: Event, feature: borrowing WindowedFeature, slot: Int, position: Int, created: Bool,
+                              in state: inout EntityState) {
+        let header = state.words[2 * slot]
+        let side = PackedWindowLayout.side(header)
+        if created { state.distinctWindows[side].perBucket.insert([], at: position) }
+        guard let value = feature.field.flatMap({ event.key($0) }) else { return }
+        let stride = PackedWindowLayout.stride(.distinctCount)
+        let bucket = feature.window.bucket(of: event.eventTime)
+        let (previous, gained) = state.distinctWindows[side].add(value, position: position, bucket: bucket)
+        guard gained else { return }
+        state.words.withUnsafeMutableBufferPointer { words in
+            let buckets = words.baseAddress! + PackedWindowLayout.start(header)
+            buckets[position * stride + 2] &+= 1
+            if let previous {
+                var k = position - 1
+                while Int64(bitPattern: buckets[k * stride]) != previous { k -= 1 }
+                buckets[k * stride + 2] &-= 1
+            }
+        }
+    }
+
+    /// Drops packed window `slot`'s buckets below `floor` (the oldest ones); returns how many.
+    private func removePackedBuckets(slot: Int, below floor: Int64, in state: inout EntityState) -> Int {
         let sizes = state.words[2 * slot + 1]
         let count = PackedWindowLayout.count(sizes)
-        guard count > 0 else { return }
+        guard count > 0 else { return 0 }
         let header = state.words[2 * slot]
         let start = PackedWindowLayout.start(header)
         let stride = PackedWindowLayout.stride(header)
-        guard Int64(bitPattern: state.words[start]) < floor else { return }
-        state.words.withUnsafeMutableBufferPointer { words in
+        guard Int64(bitPattern: state.words[start]) < floor else { return 0 }
+        return state.words.withUnsafeMutableBufferPointer { words in
             let buckets = words.baseAddress! + start
             var dropped = 1
             while dropped < count && Int64(bitPattern: buckets[dropped * stride]) < floor { dropped += 1 }
             buckets.update(from: buckets + dropped * stride, count: (count - dropped) * stride)
             words[2 * slot + 1] = PackedWindowLayout.sizes(count: count - dropped, capacity: PackedWindowLayout.capacity(sizes))
+            return dropped
         }
-    }
-
-    private func add(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, to window: inout WindowState) {
-        let index = feature.window.bucket(of: event.eventTime)
-        let position: Int
-        if let last = window.buckets.last, last.index == index {
-            position = window.buckets.count - 1
-        } else if let found = window.buckets.firstIndex(where: { $0.index >= index }) {
-            if window.buckets[found].index != index { window.buckets.insert(BucketAggregate(index: index), at: found) }
-            position = found
-        } else {
-            window.buckets.append(BucketAggregate(index: index))
-            position = window.buckets.count - 1
-        }
-        // Mutated in place: a copy of the bucket retained its `distinct` array, and writing it
-        // back released it again.
-        if let key = Self.fold(event, sequence: sequence, feature: feature, into: &window.buckets[position]) {
-            window.noteDistinct(key, bucket: index)
-        }
-    }
-
-    /// Returns the value a distinct count added to the bucket (nil for other aggregations).
-    private static func fold(_ event: Event, sequence: Int64, feature: borrowing WindowedFeature, into bucket: inout BucketAggregate) -> String? {
-        bucket.count += 1
-        let number = feature.field.flatMap { event.number($0) }
-        switch feature.aggregation {
-        case .count: break
-        case .sum, .mean: bucket.sum += number ?? 0
-        case .min: bucket.min = Swift.min(bucket.min, number ?? .infinity)
-        case .max: bucket.max = Swift.max(bucket.max, number ?? -.infinity)
-        case .distinctCount:
-            if let key = feature.field.flatMap({ event.key($0) }) {
-                let at = bucket.distinct.partitioningIndex { $0 >= key }
-                if at == bucket.distinct.count || bucket.distinct[at] != key { bucket.distinct.insert(key, at: at) }
-                return key
-            }
-        case .last, .secondsSinceLast:
-            bucket.lastSequence = sequence
-            bucket.lastValue = number ?? .nan
-            bucket.lastTime = event.eventTime
-        }
-        return nil
     }
 }
 

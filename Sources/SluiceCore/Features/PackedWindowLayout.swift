@@ -4,24 +4,28 @@
 /// A bucket is `index, count`, then its aggregation's numbers, in the order of its Redis field
 /// (docs/features.md), so encoding a window copies its words:
 /// count: nothing more; sum and mean: the sum; min: the minimum; max: the maximum; last and
-/// seconds_since_last: sequence, value, time. Distinct counts are not packed (stride 0).
+/// seconds_since_last: sequence, value, time. A distinct count's bucket holds how many values have
+/// it as their newest bucket (derived, not stored in Redis); its strings are in `DistinctValues`.
 ///
-/// Header word 0: region start in words (distinct counts: index in `distinctWindows`)
-/// | stride << 32 | aggregation ordinal << 40. Header word 1: bucket count | capacity << 32.
+/// Header word 0: region start in words | stride << 32 | aggregation ordinal << 40 | index in
+/// `EntityState.distinctWindows` << 48 (distinct counts). Header word 1: bucket count | capacity << 32.
 enum PackedWindowLayout {
-    /// Words per bucket; 0 for windows kept as `WindowState` (distinct counts).
+    /// Words per bucket.
     static func stride(_ aggregation: Aggregation) -> Int {
         switch aggregation {
         case .count: 2
-        case .sum, .mean, .min, .max: 3
+        case .sum, .mean, .min, .max, .distinctCount: 3
         case .last, .secondsSinceLast: 5
-        case .distinctCount: 0
         }
     }
 
-    static func header(start: Int, stride: Int, aggregation: Aggregation) -> UInt64 {
-        UInt64(start) | UInt64(stride) << 32 | UInt64(Aggregation.allCases.firstIndex(of: aggregation)!) << 40
+    static func header(start: Int, aggregation: Aggregation, side: Int = 0) -> UInt64 {
+        UInt64(start) | UInt64(stride(aggregation)) << 32 | UInt64(Aggregation.allCases.firstIndex(of: aggregation)!) << 40
+            | UInt64(side) << 48
     }
+
+    /// A distinct count's index in `EntityState.distinctWindows`.
+    @inline(__always) static func side(_ header: UInt64) -> Int { Int(truncatingIfNeeded: header >> 48) }
 
     @inline(__always) static func start(_ header: UInt64) -> Int { Int(truncatingIfNeeded: header & 0xFFFF_FFFF) }
     @inline(__always) static func stride(_ header: UInt64) -> Int { Int(truncatingIfNeeded: (header >> 32) & 0xFF) }
@@ -37,7 +41,8 @@ enum PackedWindowLayout {
         bucket[0] = UInt64(bitPattern: index)
         bucket[1] = 0
         switch aggregation {
-        case .count, .distinctCount: break
+        case .count: break
+        case .distinctCount: bucket[2] = 0
         case .sum, .mean: bucket[2] = 0.0.bitPattern
         case .min: bucket[2] = Double.infinity.bitPattern
         case .max: bucket[2] = (-Double.infinity).bitPattern
@@ -48,7 +53,8 @@ enum PackedWindowLayout {
         }
     }
 
-    /// The readable form of the bucket whose words start `words`.
+    /// The readable form of the bucket whose words start `words` (a distinct count's values are
+    /// not in the words).
     static func bucket(_ words: ArraySlice<UInt64>, aggregation: Aggregation) -> BucketAggregate {
         let w = Array(words.prefix(stride(aggregation)))
         var bucket = BucketAggregate(index: Int64(bitPattern: w[0]))
@@ -66,7 +72,8 @@ enum PackedWindowLayout {
         return bucket
     }
 
-    /// Stores the numbers of `bucket` that `aggregation` keeps at `position`.
+    /// Stores the numbers of `bucket` that `aggregation` keeps at `position` (a distinct count's
+    /// newest-bucket tally is left to the caller).
     static func store(_ bucket: BucketAggregate, aggregation: Aggregation, into words: inout ContiguousArray<UInt64>, at position: Int) {
         words[position] = UInt64(bitPattern: bucket.index)
         words[position + 1] = UInt64(bitPattern: bucket.count)
