@@ -83,9 +83,24 @@ def soak(path, warmup):
     first = [s["p99_ms"] for s in busy[:60]]
     last = [s["p99_ms"] for s in busy[-60:]]
     rss0, rss1 = after[0]["rss_mb"], after[-1]["rss_mb"]
+    # Growth over the last two minutes, once windows have had time to fill: medians of 20 s
+    # around each end, so one sample's jitter (±10 MB here) does not decide it.
+    end = after[-1]["t"]
+
+    def rss_median(centre):
+        values = sorted(s["rss_mb"] for s in after if abs(s["t"] - centre) <= 10)
+        return values[len(values) // 2]
+
+    rss_2min_ago, rss_now = rss_median(end - 130), rss_median(end - 10)
+    longest, run = 0, 0
+    for s in after:
+        run = run + 1 if s["lag"] > 0 else 0
+        longest = max(longest, run)
     emit(seconds=round(after[-1]["t"] - after[0]["t"]), rss_after_warmup_mb=rss0, rss_end_mb=rss1,
          rss_max_mb=max(s["rss_mb"] for s in after), rss_growth_pct=100 * (rss1 - rss0) / rss0,
+         rss_last_2min_growth_pct=100 * (rss_now - rss_2min_ago) / rss_2min_ago,
          lag_max=max(s["lag"] for s in after), lag_end=after[-1]["lag"],
+         lag_zero_share=sum(1 for s in after if s["lag"] == 0) / len(after), lag_longest_nonzero_s=longest,
          p99_first_minute_ms=max(first), p99_last_minute_ms=max(last),
          p99_median_second_ms=sorted(s["p99_ms"] for s in busy)[len(busy) // 2])
 
