@@ -9,7 +9,7 @@
 /// again) reads only `newest`. Only out-of-order events read `perBucket`.
 struct DistinctValues: Sendable {
     var perBucket: [[String]] = []
-    /// Unordered; derived from `perBucket` (rebuilt by `init(perBucket:)`).
+    /// Unordered; derived from `perBucket` (rebuilt by `init(perBucket:indices:)`).
     var newest: [(value: String, bucket: Int64)] = []
 
     init() {}
@@ -55,7 +55,8 @@ struct DistinctValues: Sendable {
         newest.removeAll { $0.bucket < floor }
     }
 
-    /// Distinct values over the buckets at `positions` whose event count (`counts`) is positive.
+    /// Distinct values over the buckets at `positions` for which `hasEvents` is true (a positive
+    /// event count in the packed words).
     /// Entities mostly have a handful (cards, devices): those are deduplicated by comparing with
     /// the few seen so far (small strings compare as two words), kept in a stack buffer, and only
     /// beyond 16 through a hash set, which hashes every value.

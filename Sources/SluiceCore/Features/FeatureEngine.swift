@@ -168,7 +168,7 @@ public struct FeatureEngine: Sendable {
             guard total > 0 else { return .nan }
             return aggregation == .last ? lastValue : Double(event.eventTime - lastTime) / 1000
         case .distinctCount:
-            preconditionFailure("distinct counts are not packed")
+            preconditionFailure("distinct counts are read by distinctValue, which also needs their strings")
         }
     }
 

@@ -71,7 +71,6 @@ public final class StreamPipeline: @unchecked Sendable {
     /// True while partitions are assigned and Redis answers (the `/readyz` probe). Any thread.
     public var isReady: Bool { ready.load(ordering: .relaxed) }
     func setReady(_ value: Bool) { ready.store(value, ordering: .relaxed) }
-
     var statistics = RunStatistics()
     private var inputPartitionCount = 0
     /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
