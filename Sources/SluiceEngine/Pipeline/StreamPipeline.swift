@@ -75,6 +75,12 @@ public final class StreamPipeline: @unchecked Sendable {
     private var inputPartitionCount = 0
     /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
     var transaction = TransactionState()
+    /// At-least-once and replay: the states this instance last saved to Redis, read instead of
+    /// Redis (exactly-once keeps its own, `transaction.committed`). Valid while the partitions
+    /// stay assigned: emptied at every rebalance (another instance may change those entities
+    /// meanwhile), at the start of each run, and when it would exceed `state_cache_entries`.
+    /// Pipeline thread only.
+    private var savedStates: [String: EntityState] = [:]
 
     public var modelVersion: String { scorer.model.version }
     public var featureStore: RedisFeatureStore { store }
@@ -108,8 +114,9 @@ public final class StreamPipeline: @unchecked Sendable {
         if config.delivery == .exactlyOnce {
             installTransactionalRebalanceHandling()
         } else {
-            consumer.rebalanceHandler = { [logger] event in
+            consumer.rebalanceHandler = { [weak self, logger] event in
                 // Batches complete before the next poll, so nothing is in flight when partitions move.
+                self?.savedStates.removeAll()
                 switch event {
                 case .assigned(let partitions): logger.info("assigned \(partitions.count) partitions")
                 case .revoked(let partitions): logger.info("revoked \(partitions.count) partitions")
@@ -170,6 +177,7 @@ public final class StreamPipeline: @unchecked Sendable {
             "delivery": "\(config.delivery.rawValue)",
         ])
         if config.delivery == .exactlyOnce { return try runTransactional(stop: stop) }
+        savedStates.removeAll()
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
             let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
@@ -200,6 +208,7 @@ public final class StreamPipeline: @unchecked Sendable {
         }
         statistics = RunStatistics()
         statistics.startedAtNanos = DispatchTime.now().uptimeNanoseconds
+        savedStates.removeAll()
         var remaining = Set(start.map { TopicPartition(topic: $0.topic, partition: $0.partition) })
         for entry in start where entry.offset >= (end[TopicPartition(topic: entry.topic, partition: entry.partition)] ?? .max) {
             remaining.remove(TopicPartition(topic: entry.topic, partition: entry.partition))
@@ -374,13 +383,15 @@ public final class StreamPipeline: @unchecked Sendable {
     /// the offsets are committed.
     private func processBatch(_ records: [KafkaRecord], stop: StopSignal, commit: Bool) throws {
         let decoded = metrics.timed(.decode) { decode(records) }
-        var states = try metrics.timed(.featureRead) { try withRedisRetry(stop: stop, "load state") { try store.load(decoded.users) } }
+        var states = try metrics.timed(.featureRead) { try loadStates(decoded.users, stop: stop) }
         var batch = metrics.timed(.features) { topology.computeFeatures(decoded.events, states: &states) }
         metrics.timed(.score) { scorer.score(&batch) }
         statistics.add(try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) })
 
         let touched = decoded.users.map { (userID: $0, state: states[$0]!) }
         try metrics.timed(.redisFlush) { try withRedisRetry(stop: stop, "save state") { try store.save(touched) } }
+        if savedStates.count + touched.count > config.stateCacheEntries { savedStates.removeAll(keepingCapacity: true) }
+        if touched.count <= config.stateCacheEntries { for (userID, state) in touched { savedStates[userID] = state } }
         try producer.flush(timeoutMs: config.flushTimeoutMs)
         var next: [TopicPartition: Int64] = [:]
         for record in records {
@@ -396,6 +407,22 @@ public final class StreamPipeline: @unchecked Sendable {
         statistics.recordsIn += records.count
         metrics.eventsIn.increment(by: records.count)
         statistics.batches += 1
+    }
+
+    /// The states of `users` from `savedStates`, else from Redis (one round trip for the rest).
+    /// Cached states are moved out, not copied, so the batch's updates do not copy their buffers;
+    /// a batch that fails leaves them to be read from Redis again, which holds the same.
+    private func loadStates(_ users: [String], stop: StopSignal) throws -> [String: EntityState] {
+        var states: [String: EntityState] = [:]
+        states.reserveCapacity(users.count)
+        var misses: [String] = []
+        for userID in users {
+            if let state = savedStates.removeValue(forKey: userID) { states[userID] = state } else { misses.append(userID) }
+        }
+        guard !misses.isEmpty else { return states }
+        let loaded = try withRedisRetry(stop: stop, "load state") { try store.load(misses) }
+        states.merge(loaded) { _, fromRedis in fromRedis }
+        return states
     }
 
     /// Outputs of records with these timestamps (ms) are durable now: latency into the run
