@@ -75,12 +75,8 @@ public final class StreamPipeline: @unchecked Sendable {
     private var inputPartitionCount = 0
     /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
     var transaction = TransactionState()
-    /// At-least-once and replay: the states this instance last saved to Redis, read instead of
-    /// Redis (exactly-once keeps its own, `transaction.committed`). Valid while the partitions
-    /// stay assigned: emptied at every rebalance (another instance may change those entities
-    /// meanwhile), at the start of each run, and when it would exceed `state_cache_entries`.
-    /// Pipeline thread only.
-    private var savedStates: [String: EntityState] = [:]
+    /// At-least-once and replay bookkeeping (StreamPipeline+AtLeastOnce.swift).
+    var atLeastOnce = AtLeastOnceState()
 
     public var modelVersion: String { scorer.model.version }
     public var featureStore: RedisFeatureStore { store }
@@ -114,14 +110,8 @@ public final class StreamPipeline: @unchecked Sendable {
         if config.delivery == .exactlyOnce {
             installTransactionalRebalanceHandling()
         } else {
-            consumer.rebalanceHandler = { [weak self, logger] event in
-                // Batches complete before the next poll, so nothing is in flight when partitions move.
-                self?.savedStates.removeAll()
-                switch event {
-                case .assigned(let partitions): logger.info("assigned \(partitions.count) partitions")
-                case .revoked(let partitions): logger.info("revoked \(partitions.count) partitions")
-                }
-            }
+            // Weak: the consumer outlives the pipeline during deinit (closing it may call back).
+            consumer.rebalanceHandler = { [weak self] event in self?.handleAtLeastOnceRebalance(event) }
         }
     }
 
@@ -177,23 +167,7 @@ public final class StreamPipeline: @unchecked Sendable {
             "delivery": "\(config.delivery.rawValue)",
         ])
         if config.delivery == .exactlyOnce { return try runTransactional(stop: stop) }
-        savedStates.removeAll()
-        try consumer.subscribe([topology.inputTopic])
-        while !stop.isStopped {
-            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
-            sampleOperationalMetrics(batchSize: records.count)
-            if records.isEmpty {
-                producer.poll()
-                if options.exitAtEnd && reachedEnd() { break }
-                continue
-            }
-            try process(records, stop: stop)
-            if let limit = options.maxRecords, statistics.recordsIn >= limit { break }
-        }
-        consumer.close()
-        try producer.flush(timeoutMs: config.flushTimeoutMs)
-        logger.info("pipeline stopped", metadata: ["records": "\(statistics.recordsIn)"])
-        return statistics
+        return try runAtLeastOnce(stop: stop)
     }
 
     /// Re-runs a range of a topic's history, outside any consumer group and committing nothing:
@@ -208,7 +182,8 @@ public final class StreamPipeline: @unchecked Sendable {
         }
         statistics = RunStatistics()
         statistics.startedAtNanos = DispatchTime.now().uptimeNanoseconds
-        savedStates.removeAll()
+        atLeastOnce = AtLeastOnceState()
+        atLeastOnce.lastCheckpointNanos = statistics.startedAtNanos
         var remaining = Set(start.map { TopicPartition(topic: $0.topic, partition: $0.partition) })
         for entry in start where entry.offset >= (end[TopicPartition(topic: entry.topic, partition: entry.partition)] ?? .max) {
             remaining.remove(TopicPartition(topic: entry.topic, partition: entry.partition))
@@ -232,9 +207,11 @@ public final class StreamPipeline: @unchecked Sendable {
                 if let limit = end[partition], record.offset + 1 >= limit { remaining.remove(partition) }
             }
             guard !records.isEmpty else { continue }
-            try process(records, stop: stop, commit: false)
+            try process(records, stop: stop)
+            if checkpointDue() { try checkpoint(stop: stop, commit: false) }
             progress(statistics.recordsIn)
         }
+        try checkpoint(stop: stop, commit: false)
         consumer.close()
         try producer.flush(timeoutMs: config.flushTimeoutMs)
         return statistics
@@ -245,11 +222,11 @@ public final class StreamPipeline: @unchecked Sendable {
         return assigned.count == inputPartitionCount && assigned.isSubset(of: consumer.partitionsAtEnd)
     }
 
-    /// Processes one polled batch (and, with `commit`, commits its offsets), timing it.
-    private func process(_ records: [KafkaRecord], stop: StopSignal, commit: Bool = true) throws {
+    /// Processes one polled batch (at-least-once and replay), timing it.
+    func process(_ records: [KafkaRecord], stop: StopSignal) throws {
         let polledAt = DispatchTime.now().uptimeNanoseconds
         if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
-        try processBatch(records, stop: stop, commit: commit)
+        try processBatch(records, stop: stop)
         statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
     }
 
@@ -377,52 +354,6 @@ public final class StreamPipeline: @unchecked Sendable {
             metrics.decided[decision]!.increment()
         }
         return counts
-    }
-
-    /// At-least-once (and replay): one poll batch, outputs delivered and state saved before
-    /// the offsets are committed.
-    private func processBatch(_ records: [KafkaRecord], stop: StopSignal, commit: Bool) throws {
-        let decoded = metrics.timed(.decode) { decode(records) }
-        var states = try metrics.timed(.featureRead) { try loadStates(decoded.users, stop: stop) }
-        var batch = metrics.timed(.features) { topology.computeFeatures(decoded.events, states: &states) }
-        metrics.timed(.score) { scorer.score(&batch) }
-        statistics.add(try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) })
-
-        let touched = decoded.users.map { (userID: $0, state: states[$0]!) }
-        try metrics.timed(.redisFlush) { try withRedisRetry(stop: stop, "save state") { try store.save(touched) } }
-        if savedStates.count + touched.count > config.stateCacheEntries { savedStates.removeAll(keepingCapacity: true) }
-        if touched.count <= config.stateCacheEntries { for (userID, state) in touched { savedStates[userID] = state } }
-        try producer.flush(timeoutMs: config.flushTimeoutMs)
-        var next: [TopicPartition: Int64] = [:]
-        for record in records {
-            let partition = TopicPartition(topic: record.topic, partition: record.partition)
-            next[partition] = max(next[partition] ?? 0, record.offset + 1)
-        }
-        if commit {
-            try metrics.timed(.commit) {
-                try consumer.commit(next.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
-            }
-        }
-        recordCommitted(timestamps: records.compactMap(\.timestamp))
-        statistics.recordsIn += records.count
-        metrics.eventsIn.increment(by: records.count)
-        statistics.batches += 1
-    }
-
-    /// The states of `users` from `savedStates`, else from Redis (one round trip for the rest).
-    /// Cached states are moved out, not copied, so the batch's updates do not copy their buffers;
-    /// a batch that fails leaves them to be read from Redis again, which holds the same.
-    private func loadStates(_ users: [String], stop: StopSignal) throws -> [String: EntityState] {
-        var states: [String: EntityState] = [:]
-        states.reserveCapacity(users.count)
-        var misses: [String] = []
-        for userID in users {
-            if let state = savedStates.removeValue(forKey: userID) { states[userID] = state } else { misses.append(userID) }
-        }
-        guard !misses.isEmpty else { return states }
-        let loaded = try withRedisRetry(stop: stop, "load state") { try store.load(misses) }
-        states.merge(loaded) { _, fromRedis in fromRedis }
-        return states
     }
 
     /// Outputs of records with these timestamps (ms) are durable now: latency into the run
