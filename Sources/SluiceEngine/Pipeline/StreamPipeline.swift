@@ -13,7 +13,9 @@ import SluiceRedis
 ///   `commitIntervalMs`; entity state goes to Redis after the commit, each write fenced by the
 ///   input offsets it includes, and an instance taking over a partition first re-applies what
 ///   Redis lacks (StreamPipeline+Transactions.swift);
-/// - at-least-once: outputs delivered, state written, then offsets committed, per poll batch.
+/// - at-least-once: entity states kept in memory; every `commitIntervalMs` and before partitions
+///   move, changed states written, outputs delivered, then offsets committed
+///   (StreamPipeline+AtLeastOnce.swift).
 ///
 /// Threading: `run` blocks its calling thread until stopped; start it on a dedicated thread
 /// (see `PipelineService`). Nothing else touches the consumer, producer or Redis connection.
