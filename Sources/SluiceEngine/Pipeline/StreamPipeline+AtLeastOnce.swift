@@ -18,8 +18,6 @@ struct AtLeastOnceState {
     var lastCheckpointNanos: UInt64 = 0
     /// The running loop's stop signal, for Redis retries inside rebalance callbacks.
     var stop = StopSignal()
-    /// An error raised inside a rebalance callback, thrown by the loop once `poll` returns.
-    var deferredError: Error?
 }
 
 /// At-least-once processing (docs/exactly-once.md): every `commit_interval_ms` (or
@@ -35,21 +33,21 @@ extension StreamPipeline {
         atLeastOnce.lastCheckpointNanos = DispatchTime.now().uptimeNanoseconds
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
-            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: atLeastOncePollTimeoutMs())
-            try throwDeferredAtLeastOnceError()
+            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: checkpointPendingSince))
+            try throwDeferredRebalanceError()
             sampleOperationalMetrics(batchSize: records.count)
             if records.isEmpty {
                 producer.poll()
             } else {
                 try process(records, stop: stop)
             }
-            if checkpointDue() { try checkpoint(stop: stop, commit: true) }
+            if checkpointDue { try checkpoint(stop: stop, commit: true) }
             if records.isEmpty && options.exitAtEnd && reachedEnd() { break }
             if let limit = options.maxRecords, statistics.recordsIn >= limit { break }
         }
         try checkpoint(stop: stop, commit: true)
         consumer.close()
-        try throwDeferredAtLeastOnceError()
+        try throwDeferredRebalanceError()
         try producer.flush(timeoutMs: config.flushTimeoutMs)
         logger.info("pipeline stopped", metadata: ["records": "\(statistics.recordsIn)"])
         return statistics
@@ -64,7 +62,7 @@ extension StreamPipeline {
             try checkpoint(stop: atLeastOnce.stop, commit: true)
         } catch {
             // Nothing of what is dropped below may be committed later: the run ends with the error.
-            atLeastOnce.deferredError = atLeastOnce.deferredError ?? error
+            deferredRebalanceError = deferredRebalanceError ?? error
             atLeastOnce.offsets.removeAll()
             atLeastOnce.records = 0
         }
@@ -76,25 +74,10 @@ extension StreamPipeline {
         }
     }
 
-    private func throwDeferredAtLeastOnceError() throws {
-        if let error = atLeastOnce.deferredError {
-            atLeastOnce.deferredError = nil
-            throw error
-        }
-    }
+    /// The checkpoint interval runs from the last checkpoint, while records wait for the next.
+    private var checkpointPendingSince: UInt64? { atLeastOnce.records > 0 ? atLeastOnce.lastCheckpointNanos : nil }
 
-    /// No longer than until the next checkpoint is due: an idle poll must not delay it.
-    private func atLeastOncePollTimeoutMs() -> Int32 {
-        guard atLeastOnce.records > 0 else { return config.pollTimeoutMs }
-        let ageMs = Int64((DispatchTime.now().uptimeNanoseconds - atLeastOnce.lastCheckpointNanos) / 1_000_000)
-        return Int32(max(0, min(Int64(config.pollTimeoutMs), Int64(config.commitIntervalMs) - ageMs)))
-    }
-
-    func checkpointDue() -> Bool {
-        guard atLeastOnce.records > 0 else { return false }
-        let ageMs = (DispatchTime.now().uptimeNanoseconds - atLeastOnce.lastCheckpointNanos) / 1_000_000
-        return ageMs >= UInt64(config.commitIntervalMs) || atLeastOnce.records >= config.commitMaxRecords
-    }
+    var checkpointDue: Bool { commitDue(pendingSince: checkpointPendingSince, records: atLeastOnce.records) }
 
     /// One polled batch: features from the states in memory (else Redis), outputs produced; its
     /// states and offsets wait for the next checkpoint.

@@ -33,8 +33,6 @@ struct TransactionState {
     var positions: [Int32: Int64] = [:]
     /// Re-position every assigned partition before processing more records.
     var needsResync = false
-    /// An error raised inside a rebalance callback, thrown by the loop once `poll` returns.
-    var deferredError: Error?
     var sequence = 0
     /// Start offsets chosen at the last assignment (for the log).
     var lastStarts: [Int32: Int64] = [:]
@@ -82,16 +80,16 @@ extension StreamPipeline {
         try producer.initTransactions(timeoutMs: config.flushTimeoutMs)
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
-            try throwDeferredError()
+            try throwDeferredRebalanceError()
             if transaction.needsResync { try resync(stop: stop) }
-            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs())
-            try throwDeferredError()
+            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: openSince))
+            try throwDeferredRebalanceError()
             sampleOperationalMetrics(batchSize: records.count)
             // Records fetched before a pending re-positioning are read again after it.
             if transaction.needsResync { continue }
             if records.isEmpty {
                 producer.poll()
-                if transaction.isOpen && commitDue() { try commit(stop: stop) }
+                if commitDue { try commit(stop: stop) }
                 // An idle stream still gets its last commits into Redis.
                 if !transaction.isOpen { try handOverUnflushed(stop: stop, force: false) }
                 if options.exitAtEnd && reachedEnd() {
@@ -104,7 +102,7 @@ extension StreamPipeline {
             if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
             try processTransactional(records, stop: stop)
             statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
-            if commitDue() || (!transaction.isOpen && !transaction.pending.isEmpty) { try commit(stop: stop) }
+            if commitDue || (!transaction.isOpen && !transaction.pending.isEmpty) { try commit(stop: stop) }
             if let limit = options.maxRecords, statistics.recordsIn >= limit {
                 try commit(stop: stop)
                 if !transaction.needsResync { break }
@@ -114,7 +112,7 @@ extension StreamPipeline {
         try drainFlusher(stop: stop)
         setReady(false)
         consumer.close()
-        try throwDeferredError()
+        try throwDeferredRebalanceError()
         statistics.fencedWrites = flusher?.fencedWrites ?? 0
         logger.info("pipeline stopped", metadata: [
             "records": "\(statistics.recordsIn)", "transactions": "\(statistics.transactionsCommitted)",
@@ -123,27 +121,10 @@ extension StreamPipeline {
         return statistics
     }
 
-    /// No longer than until the open transaction is due: an idle poll must not delay its commit.
-    private func pollTimeoutMs() -> Int32 {
-        guard transaction.isOpen else { return config.pollTimeoutMs }
-        return Int32(max(0, min(Int64(config.pollTimeoutMs), Int64(config.commitIntervalMs) - openTransactionAgeMs)))
-    }
+    /// When the open transaction began; nil when none is open.
+    private var openSince: UInt64? { transaction.isOpen ? transaction.openedAtNanos : nil }
 
-    private func commitDue() -> Bool {
-        guard transaction.isOpen else { return false }
-        return openTransactionAgeMs >= Int64(config.commitIntervalMs) || transaction.recordCount >= config.commitMaxRecords
-    }
-
-    private var openTransactionAgeMs: Int64 {
-        Int64((DispatchTime.now().uptimeNanoseconds - transaction.openedAtNanos) / 1_000_000)
-    }
-
-    private func throwDeferredError() throws {
-        if let error = transaction.deferredError {
-            transaction.deferredError = nil
-            throw error
-        }
-    }
+    private var commitDue: Bool { commitDue(pendingSince: openSince, records: transaction.recordCount) }
 
     // MARK: One poll batch
 
@@ -447,7 +428,7 @@ extension StreamPipeline {
         while !redisAnswers() {
             guard !stop.isStopped else { throw Failure(description: "stopped while Redis was unavailable") }
             _ = try consumer.poll(maxRecords: 100, timeoutMs: Int32(delay * 1000))
-            try throwDeferredError()
+            try throwDeferredRebalanceError()
             delay = min(delay * 2, 2)
         }
         try consumer.resume(consumer.assignment)
@@ -522,7 +503,7 @@ extension StreamPipeline {
             logger.warning("Redis unavailable during assignment: re-positioning later", metadata: ["error": "\(error)"])
             transaction.needsResync = true
         } catch {
-            transaction.deferredError = error
+            deferredRebalanceError = error
         }
         return [:]
     }
@@ -582,7 +563,7 @@ extension StreamPipeline {
             // the revoked partitions' entities leave the cache.
             try handOverUnflushed(stop: nil, force: true)
         } catch {
-            transaction.deferredError = error
+            deferredRebalanceError = error
         }
         let revoked = Set(partitions.filter { $0.topic == topology.inputTopic }.map(\.partition))
         for partition in revoked {

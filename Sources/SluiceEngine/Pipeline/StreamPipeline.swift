@@ -79,6 +79,9 @@ public final class StreamPipeline: @unchecked Sendable {
     var transaction = TransactionState()
     /// At-least-once and replay bookkeeping (StreamPipeline+AtLeastOnce.swift).
     var atLeastOnce = AtLeastOnceState()
+    /// An error raised inside a rebalance callback (which cannot throw), thrown by the run loop
+    /// once `poll` returns. Pipeline thread only.
+    var deferredRebalanceError: Error?
 
     public var modelVersion: String { scorer.model.version }
     public var featureStore: RedisFeatureStore { store }
@@ -210,7 +213,7 @@ public final class StreamPipeline: @unchecked Sendable {
             }
             guard !records.isEmpty else { continue }
             try process(records, stop: stop)
-            if checkpointDue() { try checkpoint(stop: stop, commit: false) }
+            if checkpointDue { try checkpoint(stop: stop, commit: false) }
             progress(statistics.recordsIn)
         }
         try checkpoint(stop: stop, commit: false)
@@ -222,6 +225,30 @@ public final class StreamPipeline: @unchecked Sendable {
     func reachedEnd() -> Bool {
         let assigned = Set(consumer.assignment.filter { $0.topic == topology.inputTopic })
         return assigned.count == inputPartitionCount && assigned.isSubset(of: consumer.partitionsAtEnd)
+    }
+
+    func throwDeferredRebalanceError() throws {
+        if let error = deferredRebalanceError {
+            deferredRebalanceError = nil
+            throw error
+        }
+    }
+
+    /// The commit schedule of both delivery modes: work pending since `pendingSince` (nil: none)
+    /// is due `commit_interval_ms` later, or once it holds `commit_max_records` records.
+    func commitDue(pendingSince: UInt64?, records: Int) -> Bool {
+        guard let pendingSince else { return false }
+        return Self.ageMs(since: pendingSince) >= Int64(config.commitIntervalMs) || records >= config.commitMaxRecords
+    }
+
+    /// The poll timeout, no longer than until pending work is due: an idle poll must not delay it.
+    func pollTimeoutMs(pendingSince: UInt64?) -> Int32 {
+        guard let pendingSince else { return config.pollTimeoutMs }
+        return Int32(max(0, min(Int64(config.pollTimeoutMs), Int64(config.commitIntervalMs) - Self.ageMs(since: pendingSince))))
+    }
+
+    private static func ageMs(since nanos: UInt64) -> Int64 {
+        Int64((DispatchTime.now().uptimeNanoseconds - nanos) / 1_000_000)
     }
 
     /// Processes one polled batch (at-least-once and replay), timing it.
