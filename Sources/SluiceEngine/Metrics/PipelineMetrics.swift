@@ -11,7 +11,8 @@ import SluiceKafka
 public struct PipelineMetrics: Sendable {
     /// Where a batch's time goes, in pipeline order.
     public enum Stage: String, Sendable, CaseIterable {
-        case decode, featureRead = "feature_read", features, score, produce, redisFlush = "redis_flush", commit
+        case poll, decode, featureRead = "feature_read", features, score, produce, outputWait = "output_wait"
+        case redisFlush = "redis_flush", commit
     }
 
     let eventsIn = Counter(label: "sluice_events_in_total")

@@ -33,7 +33,9 @@ extension StreamPipeline {
         atLeastOnce.lastCheckpointNanos = DispatchTime.now().uptimeNanoseconds
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
-            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: checkpointPendingSince))
+            let records = try metrics.timed(.poll) {
+                try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: checkpointPendingSince))
+            }
             try throwDeferredRebalanceError()
             sampleOperationalMetrics(batchSize: records.count)
             if records.isEmpty {

@@ -82,7 +82,9 @@ extension StreamPipeline {
         while !stop.isStopped {
             try throwDeferredRebalanceError()
             if transaction.needsResync { try resync(stop: stop) }
-            let records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: openSince))
+            let records = try metrics.timed(.poll) {
+                try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: openSince))
+            }
             try throwDeferredRebalanceError()
             sampleOperationalMetrics(batchSize: records.count)
             // Records fetched before a pending re-positioning are read again after it.
@@ -198,8 +200,10 @@ extension StreamPipeline {
                 let header = KafkaHeader(name: "sluice.txn", string: currentTransactionName)
                 // Produced by the output thread while this thread goes on with the next batch;
                 // commit and abort drain it first.
-                try outputs!.submit { [self] in
-                    try metrics.timed(.produce) { try emitOutputs(live, decodedLive, batch, extraHeaders: [header]) }
+                try metrics.timed(.outputWait) {
+                    try outputs!.submit { [self] in
+                        try metrics.timed(.produce) { try emitOutputs(live, decodedLive, batch, extraHeaders: [header]) }
+                    }
                 }
             } catch let error as KafkaError {
                 try handleTransactionFailure(error, inCallback: false)
@@ -247,7 +251,7 @@ extension StreamPipeline {
     func commit(stop: StopSignal?) throws {
         if transaction.isOpen {
             do {
-                try outputs!.drain()
+                try metrics.timed(.outputWait) { try outputs!.drain() }
             } catch let error as KafkaError {
                 try handleTransactionFailure(error, inCallback: stop == nil)
                 return
