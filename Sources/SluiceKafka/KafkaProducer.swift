@@ -18,6 +18,9 @@ public final class KafkaProducer: @unchecked Sendable {
     public let logger: Logger
     public let isTransactional: Bool
     public let transactionalID: String?
+    /// Topic handles by name (`rd_kafka_topic_t *` as bit patterns), so a record is not routed by
+    /// name: librdkafka locks the client and searches its topics for every by-name produce.
+    private let topicHandles = Mutex<[String: UInt]>([:])
 
     public static let enforcedProperties: [String: String] = [
         "enable.idempotence": "true",
@@ -51,29 +54,40 @@ public final class KafkaProducer: @unchecked Sendable {
     deinit {
         // Give queued records a bounded chance; records still undelivered are reported by flush callers.
         rd_kafka_flush(client.handle, 2000)
+        // Topic handles go before the client (`rd_kafka_destroy` waits for them otherwise).
+        topicHandles.withLock { handles in
+            for bits in handles.values { rd_kafka_topic_destroy(OpaquePointer(bitPattern: bits)) }
+        }
     }
 
     /// Queues one record. Retries while librdkafka's queue is full (serving delivery reports).
     public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) throws(KafkaError) {
+        try produce(topic: topic, partition: partition, key: key, value: value, headerCount: headers.count) { list in
+            for header in headers { list.append(header) }
+        }
+    }
+
+    /// Queues one record whose headers `buildHeaders` appends to an empty list (sized for
+    /// `headerCount`; none are built when it is 0). `buildHeaders` runs again for each retry
+    /// while librdkafka's queue is full. The hot path of the pipeline's outputs: with
+    /// `KafkaHeaderTemplate`s no Swift value is built per record.
+    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headerCount: Int,
+                        buildingHeaders buildHeaders: (borrowing KafkaHeaderList) -> Void) throws(KafkaError) {
         if let fatal = sink.fatalError { throw fatal }
-        var headerList: OpaquePointer?
+        let topicHandle = try handle(ofTopic: topic)
         while true {
-            if !headers.isEmpty {
-                headerList = rd_kafka_headers_new(headers.count)
-                for header in headers {
-                    if let bytes = header.value {
-                        bytes.withUnsafeBytes { _ = rd_kafka_header_add(headerList, header.name, -1, $0.baseAddress, $0.count) }
-                    } else {
-                        _ = rd_kafka_header_add(headerList, header.name, -1, nil, 0)
-                    }
-                }
+            var headerList: OpaquePointer?
+            if headerCount > 0 {
+                let list = KafkaHeaderList(capacity: headerCount)
+                buildHeaders(list)
+                headerList = list.release()
             }
             sink.willProduce()
             let result: rd_kafka_resp_err_t = value.withUnsafeBytes { valueBytes in
                 let keyBytes = key ?? []
                 return keyBytes.withUnsafeBytes { keyBuffer in
-                    sluice_produce(
-                        client.handle, topic, partition ?? RD_KAFKA_PARTITION_UA,
+                    sluice_produce_rkt(
+                        client.handle, topicHandle, partition ?? RD_KAFKA_PARTITION_UA,
                         key == nil ? nil : keyBuffer.baseAddress, key == nil ? 0 : keyBuffer.count,
                         valueBytes.baseAddress, valueBytes.count, headerList, nil)
                 }
@@ -81,13 +95,27 @@ public final class KafkaProducer: @unchecked Sendable {
             if result == RD_KAFKA_RESP_ERR_NO_ERROR { return }
             sink.didNotProduce()
             if let headerList { rd_kafka_headers_destroy(headerList) }
-            headerList = nil
             if result == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                 client.poll(timeoutMs: 10)
                 continue
             }
             throw KafkaError(.produce, "produce to \(topic)", response: result)
         }
+    }
+
+    /// The topic's librdkafka handle, created on first use and kept until the producer goes.
+    private func handle(ofTopic name: String) throws(KafkaError) -> OpaquePointer {
+        let bits: UInt? = topicHandles.withLock { handles in
+            if let bits = handles[name] { return bits }
+            guard let created = rd_kafka_topic_new(client.handle, name, nil) else { return nil }
+            let bits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(created)))
+            handles[name] = bits
+            return bits
+        }
+        guard let bits, let handle = OpaquePointer(bitPattern: bits) else {
+            throw KafkaError(.produce, "topic handle for \(name)", response: rd_kafka_last_error())
+        }
+        return handle
     }
 
     /// Serves delivery reports without blocking.

@@ -21,7 +21,9 @@ public struct SourcePosition: Sendable, Hashable {
         [KafkaHeader(name: "sluice.source.topic", string: topic), KafkaHeader(name: "sluice.source.partition", string: String(partition))]
     }
 
-    var offsetHeader: KafkaHeader { KafkaHeader(name: "sluice.source.offset", string: String(offset)) }
+    var offsetHeader: KafkaHeader { KafkaHeader(name: Self.offsetHeaderName, string: String(offset)) }
+
+    static let offsetHeaderName = "sluice.source.offset"
 }
 
 /// The decision contract (docs/decisions.md). Bump `schemaVersion` on any incompatible change.

@@ -325,9 +325,10 @@ public final class StreamPipeline: @unchecked Sendable {
         let keys = featureKeys
         let schemaHeader = KafkaHeader(name: "sluice.schema_version", string: String(DecisionRecord.schemaVersion))
         // Decision headers are topic, partition, offset, schema version, then `extraHeaders`: all
-        // but the offset repeat within a batch, so they are built once (per partition: one input topic).
-        var partitionHeaders: [Int32: [KafkaHeader]] = [:]
-        let trailingHeaders = [schemaHeader] + extraHeaders
+        // but the offset repeat within a batch, so they are converted for librdkafka once (per
+        // partition: one input topic) and copied into each decision.
+        var partitionHeaders: [Int32: KafkaHeaderTemplate] = [:]
+        let trailingHeaders = KafkaHeaderTemplate([schemaHeader] + extraHeaders)
         let thresholds = topology.thresholds
         let modelVersion = scorer.model.version
         let width = keys.count
@@ -362,13 +363,18 @@ public final class StreamPipeline: @unchecked Sendable {
             let late = batch.late[eventIndex]
             let decision = topology.thresholds.decision(for: batch.scores[eventIndex])
             let leading = partitionHeaders[source.partition] ?? {
-                let headers = source.partitionHeaders
+                let headers = KafkaHeaderTemplate(source.partitionHeaders)
                 partitionHeaders[source.partition] = headers
                 return headers
             }()
             try producer.produce(
                 topic: decisionsTopic, key: records[index].key ?? Array(decoded.events[eventIndex].userID.utf8), value: values[index],
-                headers: leading + [source.offsetHeader] + trailingHeaders)
+                headerCount: leading.headers.count + 1 + trailingHeaders.headers.count
+            ) { list in
+                list.append(leading)
+                list.append(name: SourcePosition.offsetHeaderName, decimal: source.offset)
+                list.append(trailingHeaders)
+            }
             if late && options.writeLateEvents {
                 try producer.produce(
                     topic: topology.lateTopic, key: records[index].key, value: records[index].value ?? [],
