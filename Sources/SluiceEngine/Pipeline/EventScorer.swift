@@ -70,22 +70,52 @@ extension Topology {
     /// Computes features for `events` (in log order) and applies them to `states`, which must
     /// hold the current state of every entity involved (missing entries start empty).
     public func computeFeatures(_ events: [Event], states: inout [String: EntityState]) -> FeatureBatch {
+        var users = EntitySlots()
+        let slots = events.map { users.slot(of: $0.userID) }
+        var byUser = users.ids.map { states.removeValue(forKey: $0) ?? engine.emptyState() }
+        let batch = computeFeatures(events, userSlots: slots, states: &byUser)
+        for (slot, user) in users.ids.enumerated() { states[user] = byUser[slot] }
+        return batch
+    }
+
+    /// Computes features for `events` (in log order) and applies them to `states`: event i's
+    /// entity state is `states[userSlots[i]]`. The pipeline's form: a batch's entities are
+    /// numbered once while it is decoded, so no event hashes its entity's ID again here.
+    public func computeFeatures(_ events: [Event], userSlots: [Int32], states: inout [EntityState]) -> FeatureBatch {
+        precondition(userSlots.count == events.count, "one entity slot per event")
         let engine = self.engine
         let width = engine.featureCount
         var batch = FeatureBatch(featureCount: width)
         batch.late.reserveCapacity(events.count)
         batch.features = [Double](repeating: .nan, count: events.count * width)
         batch.features.withUnsafeMutableBufferPointer { rows in
-            for index in events.indices {
-                let row = UnsafeMutableBufferPointer(rebasing: rows[index * width..<(index + 1) * width])
-                // One lookup, and the state is changed where it lives (the dictionary's
-                // default-value subscript yields it in place).
-                let applied = Self.featuresThenApply(events[index], engine: engine, row: row,
-                                                     state: &states[events[index].userID, default: engine.emptyState()])
-                batch.late.append(!applied)
+            states.withUnsafeMutableBufferPointer { states in
+                for index in events.indices {
+                    let row = UnsafeMutableBufferPointer(rebasing: rows[index * width..<(index + 1) * width])
+                    let applied = Self.featuresThenApply(events[index], engine: engine, row: row, state: &states[Int(userSlots[index])])
+                    batch.late.append(!applied)
+                }
             }
         }
         return batch
     }
+}
 
+/// The distinct entity IDs of a batch, numbered in first-seen order.
+public struct EntitySlots: Sendable {
+    public private(set) var ids: [String] = []
+    private var slots: [String: Int32] = [:]
+
+    public init(minimumCapacity: Int = 0) {
+        slots.reserveCapacity(minimumCapacity)
+    }
+
+    /// `id`'s number, assigning the next one when it is new.
+    public mutating func slot(of id: String) -> Int32 {
+        if let slot = slots[id] { return slot }
+        let slot = Int32(ids.count)
+        slots[id] = slot
+        ids.append(id)
+        return slot
+    }
 }

@@ -86,11 +86,13 @@ extension StreamPipeline {
     func processBatch(_ records: [KafkaRecord], stop: StopSignal) throws {
         let decoded = metrics.timed(.decode) { decode(records) }
         var states = try metrics.timed(.featureRead) { try loadStates(decoded.users, stop: stop) }
-        var batch = metrics.timed(.features) { topology.computeFeatures(decoded.events, states: &states) }
+        var batch = metrics.timed(.features) {
+            topology.computeFeatures(decoded.events, userSlots: decoded.userSlots, states: &states)
+        }
         metrics.timed(.score) { scorer.score(&batch) }
         statistics.add(try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) })
-        for userID in decoded.users {
-            atLeastOnce.states[userID] = states.removeValue(forKey: userID)
+        for (slot, userID) in decoded.users.enumerated() {
+            atLeastOnce.states[userID] = states[slot]
             atLeastOnce.dirty.insert(userID)
         }
         for record in records {
@@ -125,19 +127,24 @@ extension StreamPipeline {
         if atLeastOnce.states.count > config.stateCacheEntries { atLeastOnce.states.removeAll() }
     }
 
-    /// The states of `users` from memory, else from Redis (one round trip for the rest). States
-    /// are moved out, not copied, so the batch's updates do not copy their buffers; if the batch
-    /// fails the run ends, and a restart reads Redis again.
-    private func loadStates(_ users: [String], stop: StopSignal) throws -> [String: EntityState] {
-        var states: [String: EntityState] = [:]
+    /// The states of `users` (in their order) from memory, else from Redis (one round trip for
+    /// the rest), else empty. States are moved out, not copied, so the batch's updates do not
+    /// copy their buffers; if the batch fails the run ends, and a restart reads Redis again.
+    private func loadStates(_ users: [String], stop: StopSignal) throws -> [EntityState] {
+        var states: [EntityState] = []
         states.reserveCapacity(users.count)
-        var misses: [String] = []
-        for userID in users {
-            if let state = atLeastOnce.states.removeValue(forKey: userID) { states[userID] = state } else { misses.append(userID) }
+        var misses: [Int] = []
+        for (slot, userID) in users.enumerated() {
+            if let state = atLeastOnce.states.removeValue(forKey: userID) {
+                states.append(state)
+            } else {
+                misses.append(slot)
+                states.append(EntityState(aggregations: []))
+            }
         }
         guard !misses.isEmpty else { return states }
-        let loaded = try withRedisRetry(stop: stop, "load state") { try store.load(misses) }
-        states.merge(loaded) { _, fromRedis in fromRedis }
+        let loaded = try withRedisRetry(stop: stop, "load state") { try store.load(misses.map { users[$0] }) }
+        for slot in misses { states[slot] = loaded[users[slot]] ?? topology.engine.emptyState() }
         return states
     }
 }

@@ -143,58 +143,72 @@ extension StreamPipeline {
         }
         let (decodedLive, decodedReplayed) = metrics.timed(.decode) { (decode(live), decode(replayed)) }
 
+        // The batch's entities by number: the live users as decoded (so `userSlots` index them),
+        // then replayed users that are not live. Numbered once, so no event hashes its user again.
+        var ids = decodedLive.users
+        var replayedSlots: [Int32] = []
+        if !replayed.isEmpty {
+            var all = EntitySlots(minimumCapacity: decodedLive.users.count + decodedReplayed.users.count)
+            for user in decodedLive.users { _ = all.slot(of: user) }
+            replayedSlots = decodedReplayed.userSlots.map { all.slot(of: decodedReplayed.users[Int($0)]) }
+            ids = all.ids
+        }
+
         // Entities move out of the transaction's maps (they return below), so each state has one
         // owner while it changes and is updated in place instead of copied (copy-on-write). If
         // the batch fails, the abort's resync drops both maps anyway.
-        var entities: [String: StoredEntity] = [:]
-        var missing: [String] = []
-        for user in decodedReplayed.users + decodedLive.users where entities[user] == nil {
+        var entities: [StoredEntity] = []
+        entities.reserveCapacity(ids.count)
+        var missing: [Int] = []
+        for (slot, user) in ids.enumerated() {
             if let entity = transaction.pending.removeValue(forKey: user) ?? transaction.committed.removeValue(forKey: user) {
-                entities[user] = entity
+                entities.append(entity)
             } else {
-                missing.append(user)
+                missing.append(slot)
+                entities.append(StoredEntity(state: EntityState(aggregations: [])))
             }
         }
         let loaded: [String: StoredEntity]
         do {
-            loaded = try metrics.timed(.featureRead) { try store.loadStored(missing) }
+            loaded = try metrics.timed(.featureRead) { try store.loadStored(missing.map { ids[$0] }) }
         } catch let error as RedisError where error.isTransient {
             logger.warning("Redis unavailable while loading state: aborting and pausing", metadata: ["error": "\(error)"])
             try abort(reason: "Redis unavailable")
             try waitForRedis(stop: stop)
             return
         }
-        for user in missing { entities[user] = loaded[user] ?? StoredEntity(state: topology.engine.emptyState()) }
+        for slot in missing { entities[slot] = loaded[ids[slot]] ?? StoredEntity(state: topology.engine.emptyState()) }
 
         // Records an earlier owner committed: state only, skipping what Redis already holds.
         for (index, record) in replayed.enumerated() {
             let eventIndex = decodedReplayed.outcomes[index]
             guard eventIndex >= 0 else { continue }
-            let event = decodedReplayed.events[eventIndex]
-            var entity = entities[event.userID]!
-            guard record.offset > (entity.applied[record.partition] ?? -1) else { continue }
-            _ = topology.engine.apply(event, to: &entity.state)
-            entity.applied[record.partition] = record.offset
-            entities[event.userID] = entity
+            let slot = Int(replayedSlots[eventIndex])
+            guard record.offset > (entities[slot].applied[record.partition] ?? -1) else { continue }
+            _ = topology.engine.apply(decodedReplayed.events[eventIndex], to: &entities[slot].state)
+            entities[slot].applied[record.partition] = record.offset
             statistics.recordsRecovered += 1
             metrics.recovered.increment()
         }
 
         if !live.isEmpty {
-            var states = [String: EntityState](minimumCapacity: decodedLive.users.count)
-            for user in decodedLive.users {
+            var states: [EntityState] = []
+            states.reserveCapacity(decodedLive.users.count)
+            for slot in decodedLive.users.indices {
                 var state = EntityState(aggregations: [])
-                swap(&state, &entities[user]!.state)
-                states[user] = state
+                swap(&state, &entities[slot].state)
+                states.append(state)
             }
-            var batch = metrics.timed(.features) { topology.computeFeatures(decodedLive.events, states: &states) }
+            var batch = metrics.timed(.features) {
+                topology.computeFeatures(decodedLive.events, userSlots: decodedLive.userSlots, states: &states)
+            }
             metrics.timed(.score) { scorer.score(&batch) }
             // Index loops: iterating records by value copies each (five retains and releases).
             for index in live.indices where decodedLive.outcomes[index] >= 0 {
-                let user = decodedLive.events[decodedLive.outcomes[index]].userID
-                entities[user]!.applied[live[index].partition] = live[index].offset
+                let slot = Int(decodedLive.userSlots[decodedLive.outcomes[index]])
+                entities[slot].applied[live[index].partition] = live[index].offset
             }
-            for user in decodedLive.users { entities[user]!.state = states[user]! }
+            for slot in states.indices { swap(&entities[slot].state, &states[slot]) }
             do {
                 if !transaction.isOpen { try beginTransaction() }
                 let header = KafkaHeader(name: "sluice.txn", string: currentTransactionName)
@@ -220,7 +234,7 @@ extension StreamPipeline {
             statistics.recordsIn += live.count
             metrics.eventsIn.increment(by: live.count)
         }
-        for (user, entity) in entities { transaction.pending[user] = entity }
+        for (slot, user) in ids.enumerated() { transaction.pending[user] = entities[slot] }
         for index in records.indices {
             let partition = records[index].partition
             let next = records[index].offset + 1

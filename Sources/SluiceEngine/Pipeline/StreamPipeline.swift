@@ -288,6 +288,8 @@ public final class StreamPipeline: @unchecked Sendable {
         var rejections: [Int: EventRejection] = [:]
         /// Distinct users in first-seen order.
         var users: [String] = []
+        /// Per event: its user's index in `users`.
+        var userSlots: [Int32] = []
     }
 
     func decode(_ records: [KafkaRecord]) -> DecodedBatch {
@@ -309,8 +311,9 @@ public final class StreamPipeline: @unchecked Sendable {
                 decoded.outcomes.append(-1)
             }
         }
-        var seen = Set<String>(minimumCapacity: decoded.events.count)
-        decoded.users = decoded.events.compactMap { seen.insert($0.userID).inserted ? $0.userID : nil }
+        var users = EntitySlots(minimumCapacity: decoded.events.count)
+        decoded.userSlots = decoded.events.map { users.slot(of: $0.userID) }
+        decoded.users = users.ids
         return decoded
     }
 
