@@ -234,7 +234,11 @@ extension StreamPipeline {
             statistics.recordsIn += live.count
             metrics.eventsIn.increment(by: live.count)
         }
-        for (slot, user) in ids.enumerated() { transaction.pending[user] = entities[slot] }
+        // Swapped in, leaving empty values behind: a copy would retain every buffer of the state
+        // here and release it again with the array.
+        for (slot, user) in ids.enumerated() {
+            swap(&transaction.pending[user, default: StoredEntity(state: EntityState(aggregations: []))], &entities[slot])
+        }
         for index in records.indices {
             let partition = records[index].partition
             let next = records[index].offset + 1

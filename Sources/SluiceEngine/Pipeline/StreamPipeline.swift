@@ -294,14 +294,13 @@ public final class StreamPipeline: @unchecked Sendable {
 
     func decode(_ records: [KafkaRecord]) -> DecodedBatch {
         let decoder = self.decoder
-        let results = ParallelMap.map(count: records.count, ways: Self.parallelism) { index -> Result<Event, EventRejection> in
-            guard let value = records[index].value else { return .failure(EventRejection(.notJSON, "record has no value (tombstone)")) }
-            return decoder.decode(value)
-        }
         var decoded = DecodedBatch()
         decoded.events.reserveCapacity(records.count)
         decoded.outcomes.reserveCapacity(records.count)
-        for (index, result) in results.enumerated() {
+        ParallelMap.forEach(count: records.count, ways: Self.parallelism) { index -> Result<Event, EventRejection> in
+            guard let value = records[index].value else { return .failure(EventRejection(.notJSON, "record has no value (tombstone)")) }
+            return decoder.decode(value)
+        } _: { index, result in
             switch result {
             case .success(let event):
                 decoded.outcomes.append(decoded.events.count)
