@@ -345,7 +345,7 @@ extension StreamPipeline {
         if transaction.isOpen {
             // Nothing may be produced into the transaction while it aborts; a produce failure
             // there is what this abort handles.
-            try? outputs!.drain()
+            try? metrics.timed(.outputWait) { try outputs!.drain() }
             statistics.add(outputs!.takeCounts())
             do {
                 try producer.abortTransaction(timeoutMs: min(config.flushTimeoutMs, 10_000))
