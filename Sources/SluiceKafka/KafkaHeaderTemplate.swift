@@ -8,15 +8,16 @@ import CRdKafka
 /// Threading: immutable after `init`; any thread may copy from it.
 public final class KafkaHeaderTemplate: @unchecked Sendable {
     let handle: OpaquePointer
-    public let headers: [KafkaHeader]
 
     public init(_ headers: [KafkaHeader]) {
-        self.headers = headers
         handle = rd_kafka_headers_new(max(headers.count, 1))
         for header in headers {
             KafkaHeaderList.add(to: handle, name: header.name, value: header.value)
         }
     }
+
+    /// How many headers a record gets from this template.
+    public var count: Int { rd_kafka_header_cnt(handle) }
 
     deinit { rd_kafka_headers_destroy(handle) }
 }

@@ -13,14 +13,18 @@ final class KafkaHeaderTemplateTests: XCTestCase {
         try mock.createTopic("with-templates", partitions: 1)
         try mock.createTopic("with-arrays", partitions: 1)
         let producer = try KafkaProducer(configuration: KafkaConfiguration(mock.clientProperties), logger: Logger(label: "test.producer"))
-        let leading = KafkaHeaderTemplate([
+        let leadingHeaders = [
             KafkaHeader(name: "a.topic", string: "events"), KafkaHeader(name: "a.null", value: nil), KafkaHeader(name: "a.empty", value: []),
-        ])
-        let trailing = KafkaHeaderTemplate([KafkaHeader(name: "z.schema", string: "2"), KafkaHeader(name: "z.binary", value: [0, 255, 10])])
+        ]
+        let trailingHeaders = [KafkaHeader(name: "z.schema", string: "2"), KafkaHeader(name: "z.binary", value: [0, 255, 10])]
+        let leading = KafkaHeaderTemplate(leadingHeaders)
+        let trailing = KafkaHeaderTemplate(trailingHeaders)
+        XCTAssertEqual(leading.count, 3)
+        XCTAssertEqual(trailing.count, 2)
         let numbers: [Int64] = [0, 7, -1, 1_234_567_890, .max, .min]
         var expected: [[KafkaHeader]] = []
         for (index, number) in numbers.enumerated() {
-            let headers = leading.headers + [KafkaHeader(name: "m.offset", string: String(number))] + trailing.headers
+            let headers = leadingHeaders + [KafkaHeader(name: "m.offset", string: String(number))] + trailingHeaders
             expected.append(headers)
             // Alternate the two topics so a wrong cached handle would misroute records.
             try producer.produce(topic: "with-templates", key: [UInt8(index)], value: Array("t\(index)".utf8),

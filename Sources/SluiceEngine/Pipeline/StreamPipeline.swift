@@ -371,7 +371,7 @@ public final class StreamPipeline: @unchecked Sendable {
             }()
             try producer.produce(
                 topic: decisionsTopic, key: records[index].key ?? Array(decoded.events[eventIndex].userID.utf8), value: values[index],
-                headerCount: leading.headers.count + 1 + trailingHeaders.headers.count
+                headerCount: leading.count + 1 + trailingHeaders.count
             ) { list in
                 list.append(leading)
                 list.append(name: SourcePosition.offsetHeaderName, decimal: source.offset)
