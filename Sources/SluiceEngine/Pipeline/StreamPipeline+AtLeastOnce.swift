@@ -41,7 +41,7 @@ extension StreamPipeline {
             if records.isEmpty {
                 producer.poll()
             } else {
-                try process(records, stop: stop)
+                try timingBatch { try processBatch(records, stop: stop) }
             }
             if checkpointDue { try checkpoint(stop: stop, commit: true) }
             if records.isEmpty && options.exitAtEnd && reachedEnd() { break }
@@ -131,20 +131,12 @@ extension StreamPipeline {
     /// the rest), else empty. States are moved out, not copied, so the batch's updates do not
     /// copy their buffers; if the batch fails the run ends, and a restart reads Redis again.
     private func loadStates(_ users: [String], stop: StopSignal) throws -> [EntityState] {
-        var states: [EntityState] = []
-        states.reserveCapacity(users.count)
-        var misses: [Int] = []
-        for (slot, userID) in users.enumerated() {
-            if let state = atLeastOnce.states.removeValue(forKey: userID) {
-                states.append(state)
-            } else {
-                misses.append(slot)
-                states.append(EntityState(aggregations: []))
-            }
+        try Self.takeOrLoad(users, placeholder: EntityState(aggregations: [])) { userID in
+            atLeastOnce.states.removeValue(forKey: userID)
+        } load: { misses in
+            try withRedisRetry(stop: stop, "load state") { try store.load(misses) }
+        } empty: {
+            topology.engine.emptyState()
         }
-        guard !misses.isEmpty else { return states }
-        let loaded = try withRedisRetry(stop: stop, "load state") { try store.load(misses.map { users[$0] }) }
-        for slot in misses { states[slot] = loaded[users[slot]] ?? topology.engine.emptyState() }
-        return states
     }
 }

@@ -100,10 +100,7 @@ extension StreamPipeline {
                 }
                 continue
             }
-            let polledAt = DispatchTime.now().uptimeNanoseconds
-            if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
-            try processTransactional(records, stop: stop)
-            statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
+            try timingBatch { try processTransactional(records, stop: stop) }
             if commitDue || (!transaction.isOpen && !transaction.pending.isEmpty) { try commit(stop: stop) }
             if let limit = options.maxRecords, statistics.recordsIn >= limit {
                 try commit(stop: stop)
@@ -157,27 +154,21 @@ extension StreamPipeline {
         // Entities move out of the transaction's maps (they return below), so each state has one
         // owner while it changes and is updated in place instead of copied (copy-on-write). If
         // the batch fails, the abort's resync drops both maps anyway.
-        var entities: [StoredEntity] = []
-        entities.reserveCapacity(ids.count)
-        var missing: [Int] = []
-        for (slot, user) in ids.enumerated() {
-            if let entity = transaction.pending.removeValue(forKey: user) ?? transaction.committed.removeValue(forKey: user) {
-                entities.append(entity)
-            } else {
-                missing.append(slot)
-                entities.append(StoredEntity(state: EntityState(aggregations: [])))
-            }
-        }
-        let loaded: [String: StoredEntity]
+        var entities: [StoredEntity]
         do {
-            loaded = try metrics.timed(.featureRead) { try store.loadStored(missing.map { ids[$0] }) }
+            entities = try Self.takeOrLoad(ids, placeholder: StoredEntity(state: EntityState(aggregations: []))) { user in
+                transaction.pending.removeValue(forKey: user) ?? transaction.committed.removeValue(forKey: user)
+            } load: { missing in
+                try metrics.timed(.featureRead) { try store.loadStored(missing) }
+            } empty: {
+                StoredEntity(state: topology.engine.emptyState())
+            }
         } catch let error as RedisError where error.isTransient {
             logger.warning("Redis unavailable while loading state: aborting and pausing", metadata: ["error": "\(error)"])
             try abort(reason: "Redis unavailable")
             try waitForRedis(stop: stop)
             return
         }
-        for slot in missing { entities[slot] = loaded[ids[slot]] ?? StoredEntity(state: topology.engine.emptyState()) }
 
         // Records an earlier owner committed: state only, skipping what Redis already holds.
         for (index, record) in replayed.enumerated() {

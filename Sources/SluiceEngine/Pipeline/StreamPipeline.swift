@@ -212,7 +212,7 @@ public final class StreamPipeline: @unchecked Sendable {
                 if let limit = end[partition], record.offset + 1 >= limit { remaining.remove(partition) }
             }
             guard !records.isEmpty else { continue }
-            try process(records, stop: stop)
+            try timingBatch { try processBatch(records, stop: stop) }
             if checkpointDue { try checkpoint(stop: stop, commit: false) }
             progress(statistics.recordsIn)
         }
@@ -251,11 +251,12 @@ public final class StreamPipeline: @unchecked Sendable {
         Int64((DispatchTime.now().uptimeNanoseconds - nanos) / 1_000_000)
     }
 
-    /// Processes one polled batch (at-least-once and replay), timing it.
-    func process(_ records: [KafkaRecord], stop: StopSignal) throws {
+    /// Runs `process` on one polled batch (either delivery mode, and replay), timing it into the
+    /// run statistics; the first batch also marks when records started to flow.
+    func timingBatch(_ process: () throws -> Void) throws {
         let polledAt = DispatchTime.now().uptimeNanoseconds
         if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
-        try processBatch(records, stop: stop)
+        try process()
         statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
     }
 
@@ -406,6 +407,29 @@ public final class StreamPipeline: @unchecked Sendable {
             metrics.eventToDecision.recordMicroseconds(micros)
             timeline?.recordCommitted(latencyMicros: micros, pastWarmup: pastWarmup)
         }
+    }
+
+    /// The entity values of `ids`, in their order, for one batch (both delivery modes): each taken
+    /// out of memory by `take` (moved, so the batch updates it in place), the others from one
+    /// `load` call (called even when nothing is missing; loading no IDs costs no I/O), and IDs
+    /// that `load` does not know start as `empty()`. `placeholder` only holds a miss's place until
+    /// the load, so it should own no buffers.
+    static func takeOrLoad<Value>(_ ids: [String], placeholder: Value, take: (String) -> Value?,
+                                  load: ([String]) throws -> [String: Value], empty: () -> Value) rethrows -> [Value] {
+        var values: [Value] = []
+        values.reserveCapacity(ids.count)
+        var misses: [Int] = []
+        for (slot, id) in ids.enumerated() {
+            if let value = take(id) {
+                values.append(value)
+            } else {
+                misses.append(slot)
+                values.append(placeholder)
+            }
+        }
+        let loaded = try load(misses.map { ids[$0] })
+        for slot in misses { values[slot] = loaded[ids[slot]] ?? empty() }
+        return values
     }
 
     /// Runs a Redis operation, retrying connection failures with backoff until it succeeds or
