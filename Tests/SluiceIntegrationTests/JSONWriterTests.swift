@@ -46,6 +46,23 @@ final class JSONWriterTests: XCTestCase {
         XCTAssertEqual(EventTime.formatRFC3339(-1), "1969-12-31T23:59:59.999Z")
     }
 
+    /// The decision contract's exact bytes for one decision (docs/decisions.md): field order,
+    /// prepared keys, number forms and the source block.
+    func testDecisionBytes() {
+        let event = Event(eventID: "e-1", type: .order, userID: "u \"7\"", eventTime: 1_709_210_096_789, amount: 12.5, currency: "EUR")
+        let features: [Double] = [3, 0.1 + 0.2, -2.5, .nan]
+        let bytes = features.withUnsafeBufferPointer {
+            DecisionRecord.encode(event: event, score: 0.8125, margin: 1.4663370687934272, decision: .reject, late: true, modelVersion: "m@1",
+                                  featureNames: ["txn_1h", "avg_7d", "delta", "missing"], features: $0,
+                                  source: SourcePosition(topic: "events", partition: 3, offset: 1234))
+        }
+        XCTAssertEqual(String(decoding: bytes, as: UTF8.self), """
+            {"schema_version":2,"event_id":"e-1","user_id":"u \\"7\\"","event_type":"order","event_time":"2024-02-29T12:34:56.789Z",\
+            "event_time_ms":1709210096789,"score":0.8125,"margin":1.4663370687934272,"decision":"reject","model_version":"m@1","late":true,\
+            "features":{"txn_1h":3.0,"avg_7d":0.30000000000000004,"delta":-2.5,"missing":null},"source":{"topic":"events","partition":3,"offset":1234}}
+            """)
+    }
+
     /// Batch work spread over threads comes back complete and in order.
     func testParallelMapKeepsOrder() {
         for count in [0, 1, 255, 256, 2001] {
