@@ -7,8 +7,9 @@ import SluiceRedis
 import SluiceTestSupport
 
 /// The chaos test (docs/exactly-once.md): produce events, run `sluice run` as separate
-/// processes in exactly-once mode, `kill -9` one at random moments and restart it, wait until
-/// everything is committed, then check the result with `ChaosVerifier`.
+/// processes (exactly-once, or at-least-once with `delivery`), `kill -9` one at random moments
+/// and restart it, wait until everything is committed, then check the result with
+/// `ChaosVerifier`.
 ///
 /// Needs a broker and Redis of its own (fresh topics and keys); `loadtest/chaos/run` and the
 /// test suite start private ones.
@@ -29,6 +30,10 @@ public struct ChaosRun {
         public var kills = 10
         public var disruption = Disruption.killInstance
         public var instances = 1
+        /// At-least-once runs are checked for "nothing lost" (`ChaosVerifier.atLeastOnce`); it has
+        /// no transaction log, so chaos moments come `killDelay` after the previous one instead
+        /// of after a commit.
+        public var delivery = RuntimeConfig.Delivery.exactlyOnce
         public var partitions: Int32 = 8
         public var seed: UInt64 = 2026
         public var commitIntervalMs = 100
@@ -38,6 +43,9 @@ public struct ChaosRun {
         /// A chaos moment comes this many seconds (uniform) after the engine has committed a
         /// transaction since the previous moment, so every kill hits work in progress.
         public var killDelay: ClosedRange<Double> = 0.0...0.6
+        /// At-least-once has no transaction log to time chaos moments by: they come this far
+        /// apart, past each restart's group join (~1 s on the test broker).
+        public static let atLeastOnceKillDelay: ClosedRange<Double> = 1.0...2.5
         public var timeout: Duration = .seconds(900)
         public var sluiceExecutable: String
         public var topologyPath: String
@@ -98,7 +106,7 @@ public struct ChaosRun {
         while report.kills < options.kills {
             let baseline = committedTransactions(store)
             let progressDeadline = ContinuousClock.now + options.timeout
-            while committedTransactions(store) <= baseline, ContinuousClock.now < progressDeadline,
+            while options.delivery == .exactlyOnce, committedTransactions(store) <= baseline, ContinuousClock.now < progressDeadline,
                   !(try finished(ends: ends, store: store, kafka: kafka, topic: topology.inputTopic)) {
                 Thread.sleep(forTimeInterval: 0.02)
             }
@@ -150,7 +158,8 @@ public struct ChaosRun {
             }
         }
         log("chaos: all input committed; verifying against an uninterrupted reference")
-        let verified = try ChaosVerifier(topology: topology, kafka: kafka, groupID: groupID, store: store).verify()
+        let verifier = ChaosVerifier(topology: topology, kafka: kafka, groupID: groupID, store: store)
+        let verified = try options.delivery == .exactlyOnce ? verifier.verify() : verifier.verifyAtLeastOnce()
         report.merge(verified)
         report.seconds = Double((ContinuousClock.now - started).components.seconds)
         return report
@@ -161,7 +170,7 @@ public struct ChaosRun {
             "SLUICE_REDIS_URL": redisURL,
             "SLUICE_REDIS_KEY_PREFIX": keyPrefix,
             "SLUICE_INSTANCE_ID": "chaos-\(instance)",
-            "SLUICE_DELIVERY": "exactly_once",
+            "SLUICE_DELIVERY": options.delivery.rawValue,
             "SLUICE_COMMIT_INTERVAL_MS": String(options.commitIntervalMs),
             "SLUICE_TRANSACTION_LOG_LENGTH": "10000000",
             "SLUICE_LOG_LEVEL": ProcessInfo.processInfo.environment["SLUICE_CHAOS_LOG_LEVEL"] ?? "info",
@@ -189,16 +198,19 @@ public struct ChaosRun {
         return ends
     }
 
-    /// True once the group committed every partition's end and Redis applied it (false while
-    /// Redis is unreachable: the chaos may be a Redis restart).
+    /// True once the group committed every partition's end and, with exactly-once, Redis applied
+    /// it (false while Redis is unreachable: the chaos may be a Redis restart). At-least-once
+    /// commits an offset only once Redis holds its records' states.
     private func finished(ends: [Int32: Int64], store: RedisFeatureStore, kafka: KafkaConfiguration, topic: String) throws -> Bool {
-        let applied: [Int32: Int64]
-        do {
-            applied = try store.appliedPositions(topic: topic)
-        } catch let error as RedisError where error.isTransient {
-            return false
+        if options.delivery == .exactlyOnce {
+            let applied: [Int32: Int64]
+            do {
+                applied = try store.appliedPositions(topic: topic)
+            } catch let error as RedisError where error.isTransient {
+                return false
+            }
+            guard ends.allSatisfy({ (applied[$0.key] ?? -1) >= $0.value }) else { return false }
         }
-        guard ends.allSatisfy({ (applied[$0.key] ?? -1) >= $0.value }) else { return false }
         var groupConfig = kafka
         groupConfig["group.id"] = groupID
         let consumer = try KafkaConsumer(configuration: groupConfig, logger: Logger(label: "sluice.chaos.offsets"))

@@ -43,39 +43,41 @@ public struct ChaosVerifier {
         let partitions: [String: [Int64]]
     }
 
-    public func verify() throws -> ChaosReport {
-        var report = ChaosReport()
-        let inputs = try TopicReader.readAll(topic: topology.inputTopic, configuration: kafka)
-        report.events = inputs.count
-
-        // The uninterrupted reference: each partition in log order through the shared scorer.
-        let scorer = EventScorer(topology: topology, model: try ScoringModel(topology: topology))
-        let decoder = EventDecoder()
+    /// The uninterrupted run: each partition of the input, in log order, through the shared scorer.
+    private struct Reference {
+        var inputs: [KafkaRecord] = []
         var states: [String: EntityState] = [:]
         var expectedDecisions: [Position: [UInt8]] = [:]
         var expectedDeadLetters = Set<Position>()
         var ends: [Int32: Int64] = [:]
         var lastOffset: [String: (Int32, Int64)] = [:]
-        for (partition, records) in Dictionary(grouping: inputs, by: \.partition).sorted(by: { $0.key < $1.key }) {
+    }
+
+    private func reference() throws -> Reference {
+        var reference = Reference()
+        reference.inputs = try TopicReader.readAll(topic: topology.inputTopic, configuration: kafka)
+        let scorer = EventScorer(topology: topology, model: try ScoringModel(topology: topology))
+        let decoder = EventDecoder()
+        for (partition, records) in Dictionary(grouping: reference.inputs, by: \.partition).sorted(by: { $0.key < $1.key }) {
             let ordered = records.sorted { $0.offset < $1.offset }
-            ends[partition] = (ordered.last?.offset ?? -1) + 1
+            reference.ends[partition] = (ordered.last?.offset ?? -1) + 1
             var events: [Event] = []
             var positions: [Position] = []
             for record in ordered {
                 let position = Position(partition: partition, offset: record.offset)
                 if let value = record.value, case .success(let event) = decoder.decode(value) {
-                    lastOffset[event.userID] = (partition, record.offset)
+                    reference.lastOffset[event.userID] = (partition, record.offset)
                     events.append(event)
                     positions.append(position)
                 } else {
-                    expectedDeadLetters.insert(position)
+                    reference.expectedDeadLetters.insert(position)
                 }
             }
-            let batch = scorer.process(events, states: &states)
+            let batch = scorer.process(events, states: &reference.states)
             let names = topology.features.names
             for (index, event) in events.enumerated() {
                 let score = batch.scores[index]
-                expectedDecisions[positions[index]] = batch.features.withUnsafeBufferPointer { all in
+                reference.expectedDecisions[positions[index]] = batch.features.withUnsafeBufferPointer { all in
                     DecisionRecord.encode(
                         event: event, score: score, margin: batch.margins[index], decision: topology.thresholds.decision(for: score),
                         late: batch.late[index], modelVersion: scorer.model.version, featureNames: names,
@@ -84,6 +86,19 @@ public struct ChaosVerifier {
                 }
             }
         }
+        return reference
+    }
+
+    public func verify() throws -> ChaosReport {
+        var report = ChaosReport()
+        let reference = try reference()
+        let inputs = reference.inputs
+        let states = reference.states
+        let expectedDecisions = reference.expectedDecisions
+        let expectedDeadLetters = reference.expectedDeadLetters
+        let ends = reference.ends
+        let lastOffset = reference.lastOffset
+        report.events = inputs.count
         report.validEvents = expectedDecisions.count
         report.malformedEvents = expectedDeadLetters.count
         report.users = states.count
@@ -148,19 +163,11 @@ public struct ChaosVerifier {
                 }
             }
         }
-        let entityCount = try store.countEntities()
-        if entityCount != users.count {
-            report.stateMismatch("Redis holds \(entityCount) entities, the reference \(users.count)")
-        }
+        try checkEntityCount(users.count, report: &report)
 
         // Positions: committed offsets and applied positions at the end of every partition.
-        var groupConfig = kafka
-        groupConfig["group.id"] = groupID
-        let consumer = try KafkaConsumer(configuration: groupConfig, logger: Logger(label: "sluice.chaos.verify"))
-        defer { consumer.close() }
-        let partitions = ends.keys.sorted().map { TopicPartition(topic: topology.inputTopic, partition: $0) }
         let applied = try store.appliedPositions(topic: topology.inputTopic)
-        for entry in try consumer.committed(partitions, timeoutMs: 10_000) {
+        for entry in try committedOffsets(ends) {
             let end = ends[entry.partition] ?? 0
             if checksCommittedOffsets && entry.offset < end {
                 report.violation("partition \(entry.partition): committed offset \(entry.offset) < end \(end)")
@@ -172,6 +179,89 @@ public struct ChaosVerifier {
         return report
     }
 
+    /// At-least-once after crashes: nothing lost, copies allowed. Every valid input has at least
+    /// one decision and every rejected one at least one dead letter, and no input has one it
+    /// should not; each entity's state in Redis has applied at least as many events as the
+    /// uninterrupted run (a replay counts events twice, but none may be skipped); the group's
+    /// offsets are at the end of every partition. Decision contents are not compared: after a
+    /// replay, features legitimately count some events twice.
+    public func verifyAtLeastOnce() throws -> ChaosReport {
+        var report = ChaosReport()
+        report.atLeastOnce = true
+        let reference = try reference()
+        report.events = reference.inputs.count
+        report.validEvents = reference.expectedDecisions.count
+        report.malformedEvents = reference.expectedDeadLetters.count
+        report.users = reference.states.count
+        let outputs = [
+            (topology.decisionsTopic, "decision", Set(reference.expectedDecisions.keys)),
+            (topology.deadLetterTopic, "dead letter", reference.expectedDeadLetters),
+        ]
+        for (topic, kind, expected) in outputs {
+            var copies: [Position: Int] = [:]
+            let records = try TopicReader.readAll(topic: topic, configuration: kafka)
+            for record in records {
+                guard let position = source(of: record, kind: kind, topic: topic, report: &report) else { continue }
+                copies[position, default: 0] += 1
+            }
+            for position in expected where copies[position] == nil {
+                report.violation("input \(position.partition)@\(position.offset) has no \(kind)")
+            }
+            for position in copies.keys where !expected.contains(position) {
+                report.violation("\(kind) for input \(position.partition)@\(position.offset), which should have none")
+            }
+            if kind == "decision" { report.decisionCopies = records.count } else { report.deadLetterCopies = records.count }
+        }
+
+        let users = reference.states.keys.sorted()
+        for chunk in stride(from: 0, to: users.count, by: 500) {
+            let slice = Array(users[chunk..<min(chunk + 500, users.count)])
+            let stored = try store.load(slice)
+            for user in slice {
+                let expected = reference.states[user]!.appliedCount
+                guard let got = stored[user]?.appliedCount else {
+                    report.stateMismatch("user \(user): missing from Redis")
+                    continue
+                }
+                if got < expected {
+                    report.stateMismatch("user \(user): \(got) events applied in Redis, fewer than the uninterrupted run's \(expected)")
+                }
+            }
+        }
+        try checkEntityCount(users.count, report: &report)
+        for entry in try committedOffsets(reference.ends) where entry.offset < reference.ends[entry.partition] ?? 0 {
+            report.violation("partition \(entry.partition): committed offset \(entry.offset) < end \(reference.ends[entry.partition] ?? 0)")
+        }
+        return report
+    }
+
+    /// The input an output record was made from, by its source headers (a violation without them).
+    private func source(of record: KafkaRecord, kind: String, topic: String, report: inout ChaosReport) -> Position? {
+        guard let partition = record.header("sluice.source.partition").flatMap({ Int32($0) }),
+              let offset = record.header("sluice.source.offset").flatMap({ Int64($0) }) else {
+            report.violation("\(kind) at \(topic)[\(record.partition)]@\(record.offset) has no source headers")
+            return nil
+        }
+        return Position(partition: partition, offset: offset)
+    }
+
+    /// Redis must hold exactly the reference's entities, no others.
+    private func checkEntityCount(_ expected: Int, report: inout ChaosReport) throws {
+        let entityCount = try store.countEntities()
+        if entityCount != expected {
+            report.stateMismatch("Redis holds \(entityCount) entities, the reference \(expected)")
+        }
+    }
+
+    /// The group's committed offsets for the partitions of `ends`.
+    private func committedOffsets(_ ends: [Int32: Int64]) throws -> [TopicPartitionOffset] {
+        var groupConfig = kafka
+        groupConfig["group.id"] = groupID
+        let consumer = try KafkaConsumer(configuration: groupConfig, logger: Logger(label: "sluice.chaos.verify"))
+        defer { consumer.close() }
+        return try consumer.committed(ends.keys.sorted().map { TopicPartition(topic: topology.inputTopic, partition: $0) }, timeoutMs: 10_000)
+    }
+
     private func checkOutputs(
         topic: String, kind: String, expected: some Collection<Position>, committed: Set<String>,
         report: inout ChaosReport, matches: (Position, [UInt8]) -> Bool
@@ -181,18 +271,13 @@ public struct ChaosVerifier {
         var duplicates = 0
         for record in try TopicReader.readAll(topic: topic, configuration: kafka) {
             copies += 1
-            guard let partition = record.header("sluice.source.partition").flatMap({ Int32($0) }),
-                  let offset = record.header("sluice.source.offset").flatMap({ Int64($0) }) else {
-                report.violation("\(kind) at \(topic)[\(record.partition)]@\(record.offset) has no source headers")
-                continue
-            }
-            let position = Position(partition: partition, offset: offset)
+            guard let position = source(of: record, kind: kind, topic: topic, report: &report) else { continue }
             guard let txn = record.header("sluice.txn") else {
-                report.violation("\(kind) for input \(partition)@\(offset) was produced outside a transaction")
+                report.violation("\(kind) for input \(position.partition)@\(position.offset) was produced outside a transaction")
                 continue
             }
             if !matches(position, record.value ?? []) {
-                report.violation("\(kind) for input \(partition)@\(offset) (transaction \(txn)) differs from the uninterrupted run")
+                report.violation("\(kind) for input \(position.partition)@\(position.offset) (transaction \(txn)) differs from the uninterrupted run")
             }
             if committed.contains(txn) {
                 committedCopies[position, default: 0] += 1
@@ -246,6 +331,8 @@ public struct ChaosReport: Sendable {
     public var transactionsCommitted = 0
     public var transactionsAbortedInLog = 0
     public var seconds = 0.0
+    /// Checked as an at-least-once run (`ChaosVerifier.verifyAtLeastOnce`).
+    public var atLeastOnce = false
     public private(set) var violations: [String] = []
     public private(set) var stateMismatches: [String] = []
 
@@ -260,10 +347,21 @@ public struct ChaosReport: Sendable {
         var lines = [
             "kills:                  \(kills) (restarts \(restarts), self-inflicted crashes \(crashes))",
             "events:                 \(events) (\(validEvents) valid, \(malformedEvents) malformed), \(users) users",
-            "decisions read:         \(decisionCopies) (\(decisionDuplicatesFromAborted) duplicates, all from aborted transactions)",
-            "dead letters read:      \(deadLetterCopies) (\(deadLetterDuplicatesFromAborted) duplicates, all from aborted transactions)",
-            "transactions:           \(transactionsCommitted) committed, \(transactionsAbortedInLog) aborted after reaching the audit log",
-            "committed by producer:  \(committedTransactionsByProducer.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
+        ]
+        if atLeastOnce {
+            lines += [
+                "decisions read:         \(decisionCopies) (\(decisionCopies - validEvents) beyond one per input: re-produced after crashes)",
+                "dead letters read:      \(deadLetterCopies) (\(deadLetterCopies - malformedEvents) beyond one per input)",
+            ]
+        } else {
+            lines += [
+                "decisions read:         \(decisionCopies) (\(decisionDuplicatesFromAborted) duplicates, all from aborted transactions)",
+                "dead letters read:      \(deadLetterCopies) (\(deadLetterDuplicatesFromAborted) duplicates, all from aborted transactions)",
+                "transactions:           \(transactionsCommitted) committed, \(transactionsAbortedInLog) aborted after reaching the audit log",
+                "committed by producer:  \(committedTransactionsByProducer.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
+            ]
+        }
+        lines += [
             "state mismatches:       \(stateMismatches.count) (must be 0)",
             "violations:             \(violations.count) (must be 0)",
             String(format: "time:                   %.1f s", seconds),

@@ -6,7 +6,8 @@ import SluiceTestSupport
 
 /// `sluice-chaos`: the exactly-once chaos test (docs/exactly-once.md). Starts a private Tansu
 /// broker and Redis (AOF on), runs `sluice run` instances, kills them with SIGKILL at random
-/// moments, and verifies the end state. Last line: `chaos: OK` or `chaos: FAILED <reason>`.
+/// moments, and verifies the end state (`--at-least-once`: that nothing was lost). Last line:
+/// `chaos: OK` or `chaos: FAILED <reason>`.
 @main
 struct SluiceChaosCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +21,7 @@ struct SluiceChaosCommand: ParsableCommand {
     @Option(help: "Seed for events and kill moments.") var seed: UInt64 = 2026
     @Option(help: "Transaction commit interval (ms).") var commitIntervalMs = 100
     @Option(help: "Redis state flush interval (ms) of every instance; default: the engine's.") var stateFlushIntervalMs: Int?
+    @Flag(help: "Run the instances at-least-once and check that nothing is lost (kills 1-2.5 s apart).") var atLeastOnce = false
     @Option(help: "The sluice executable.") var sluice: String
     @Option(help: "Topology file.") var topology = "topologies/returns-fraud.yaml"
     @Option(help: "Directory for instance logs.") var work = ".sluice/chaos"
@@ -43,6 +45,10 @@ struct SluiceChaosCommand: ParsableCommand {
         options.seed = seed
         options.commitIntervalMs = commitIntervalMs
         options.stateFlushIntervalMs = stateFlushIntervalMs
+        if atLeastOnce {
+            options.delivery = .atLeastOnce
+            options.killDelay = ChaosRun.Options.atLeastOnceKillDelay
+        }
         let chaos = ChaosRun(options: options, kafkaProperties: broker.clientProperties, redisURL: redis.url)
         let report = try chaos.run { print($0) }
         print("instance logs: \(work)")

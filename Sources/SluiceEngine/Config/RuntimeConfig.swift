@@ -52,7 +52,8 @@ public struct RuntimeConfig: Sendable {
     public var stateFlushIntervalMs: Int = 1_000
     /// Test-only fault injection (`SLUICE_FAULT_CRASH_AFTER_COMMIT=N`): the process kills itself
     /// with SIGKILL right after its N-th transaction commits, before Redis is written — the
-    /// worst moment for exactly-once, which the chaos tests use.
+    /// worst moment for exactly-once, which the chaos tests use. At-least-once: right after its
+    /// N-th offset commit, before the next checkpoint's states are handed to the flusher.
     public var crashAfterCommit: Int?
     /// Port of the operations endpoint (`/metrics`, `/healthz`, `/readyz`); nil: not served.
     public var metricsPort: Int?

@@ -21,8 +21,9 @@ extension RunStatistics {
     mutating func add(_ counts: OutputCounts) { add(CollectionOfOne(counts)) }
 }
 
-/// Encodes and produces each batch's outputs on its own thread (exactly-once mode), so the
-/// pipeline thread polls, decodes and scores the next batch meanwhile.
+/// Encodes and produces each batch's outputs on its own thread, so the pipeline thread polls,
+/// decodes and scores the next batch meanwhile (both delivery modes; at-least-once drains it at
+/// every checkpoint, before the offsets that cover its batches are committed).
 ///
 /// Exactly-once holds because nothing is committed or aborted while a batch is in flight: the
 /// pipeline drains the emitter before `send_offsets_to_transaction`/commit and before an abort,

@@ -1,20 +1,28 @@
 import Foundation
 import Logging
+import SluiceCore
 import SluiceRedis
 
-/// Writes committed entity state to Redis on its own thread and connection (exactly-once mode),
-/// so the pipeline thread goes on with the next transaction while Redis applies the last one.
+/// Writes entity state to Redis on its own thread and connection, so the pipeline thread goes on
+/// with the next batches while Redis applies the last ones: with exactly-once the committed
+/// state of earlier transactions, with at-least-once each checkpoint's changed states (whose
+/// offsets are committed once the job is written, at the next checkpoint).
 ///
-/// Jobs run in commit order. Each is idempotent (fenced writes, monotonic applied positions),
-/// so a job that hits a transient Redis error is retried as is until it succeeds; a crash with
-/// jobs queued loses nothing, since the next owner re-applies `[A, C)` from the log.
+/// Jobs run in order. Each is idempotent (fenced writes and monotonic applied positions, or
+/// plain overwrites of a state that no later job has yet replaced), so a job that hits a
+/// transient Redis error is retried as is until it succeeds. With exactly-once a crash with jobs
+/// queued loses nothing, since the next owner re-applies `[A, C)` from the log; with
+/// at-least-once their records' offsets are not committed yet, so they are processed again.
 ///
 /// Threading: `enqueue`, `drain`, `shutdown` and the accessors may be called from any thread
 /// (the pipeline's); the worker thread only touches its own store.
 final class StateFlusher: @unchecked Sendable {
-    struct Job {
-        let entities: [(userID: String, entity: StoredEntity)]
-        let positions: [Int32: Int64]
+    enum Job {
+        /// Exactly-once: committed states, each fenced by the input offsets it includes, then
+        /// the partitions' applied positions.
+        case committed(entities: [(userID: String, entity: StoredEntity)], positions: [Int32: Int64])
+        /// At-least-once: a checkpoint's changed states, written as they are.
+        case checkpoint(states: [(userID: String, state: EntityState)])
     }
 
     private let store: RedisFeatureStore
@@ -117,12 +125,19 @@ final class StateFlusher: @unchecked Sendable {
         var delay = 0.05
         while true {
             do {
-                let skipped = try store.saveFenced(job.entities)
-                try store.advanceAppliedPositions(topic: topic, job.positions)
-                logger.debug("state written", metadata: [
-                    "entities": "\(job.entities.count)", "fenced": "\(skipped)",
-                    "positions": "\(job.positions.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))",
-                ])
+                var skipped = 0
+                switch job {
+                case .committed(let entities, let positions):
+                    skipped = try store.saveFenced(entities)
+                    try store.advanceAppliedPositions(topic: topic, positions)
+                    logger.debug("state written", metadata: [
+                        "entities": "\(entities.count)", "fenced": "\(skipped)",
+                        "positions": "\(positions.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))",
+                    ])
+                case .checkpoint(let states):
+                    try store.save(states)
+                    logger.debug("checkpoint state written", metadata: ["entities": "\(states.count)"])
+                }
                 condition.withLock {
                     fenced += skipped
                     retrying = nil

@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import SluiceCore
 import SluiceKafka
 
@@ -12,22 +12,36 @@ struct AtLeastOnceState {
     var dirty: Set<String> = []
     /// Per partition: the offset after the last record processed since the last checkpoint.
     var offsets: [TopicPartition: Int64] = [:]
+    /// The last checkpoint's offsets: committed once the flusher has written its states, at the
+    /// next checkpoint (at once by a final one).
+    var awaitingCommit: [TopicPartition: Int64] = [:]
     /// Producer timestamps (ms) of the records processed since the last checkpoint.
     var timestamps: [Int64] = []
     var records = 0
+    /// Offset commits so far (fault injection counts them).
+    var commits = 0
     var lastCheckpointNanos: UInt64 = 0
     /// The running loop's stop signal, for Redis retries inside rebalance callbacks.
     var stop = StopSignal()
 }
 
 /// At-least-once processing (docs/exactly-once.md): every `commit_interval_ms` (or
-/// `commit_max_records` records) a checkpoint writes each entity changed since the last one to
-/// Redis once, flushes the producer, then commits the consumed offsets. A crash re-applies what
-/// was processed since the last checkpoint: its decisions are produced again and its events
-/// counted twice in the features. Partitions are checkpointed before they are revoked, so the
-/// next owner starts where this instance stopped.
+/// `commit_max_records` records) a checkpoint delivers the outputs produced since the last one,
+/// hands each entity changed since then to the flusher (one Redis write per entity, on the
+/// flusher's thread and connection while the next batches run), and commits the offsets of the
+/// checkpoint before, whose states the flusher has written by then. So offsets are committed only
+/// once their records' outputs are delivered and states written: a crash re-applies what was
+/// processed since the last committed checkpoint (its decisions produced again and its events
+/// counted twice in the features) and never skips any. Before partitions are revoked, and at the
+/// end, a final checkpoint also waits for its own states and commits its offsets, so the next
+/// owner starts where this instance stopped.
 extension StreamPipeline {
     func runAtLeastOnce(stop: StopSignal) throws -> RunStatistics {
+        defer {
+            outputs.shutdown()
+            // On an error exit, unwritten states go: their offsets are not committed either.
+            flusher.shutdown(discard: true)
+        }
         atLeastOnce = AtLeastOnceState()
         atLeastOnce.stop = stop
         atLeastOnce.lastCheckpointNanos = DispatchTime.now().uptimeNanoseconds
@@ -47,7 +61,7 @@ extension StreamPipeline {
             if records.isEmpty && options.exitAtEnd && reachedEnd() { break }
             if let limit = options.maxRecords, statistics.recordsIn >= limit { break }
         }
-        try checkpoint(stop: stop, commit: true)
+        try checkpoint(stop: stop, commit: true, final: true)
         consumer.close()
         try throwDeferredRebalanceError()
         try producer.flush(timeoutMs: config.flushTimeoutMs)
@@ -61,11 +75,12 @@ extension StreamPipeline {
     /// it owns their partitions.
     func handleAtLeastOnceRebalance(_ event: RebalanceEvent) {
         do {
-            try checkpoint(stop: atLeastOnce.stop, commit: true)
+            try checkpoint(stop: atLeastOnce.stop, commit: true, final: true)
         } catch {
             // Nothing of what is dropped below may be committed later: the run ends with the error.
             deferredRebalanceError = deferredRebalanceError ?? error
             atLeastOnce.offsets.removeAll()
+            atLeastOnce.awaitingCommit.removeAll()
             atLeastOnce.records = 0
         }
         atLeastOnce.states.removeAll()
@@ -76,13 +91,16 @@ extension StreamPipeline {
         }
     }
 
-    /// The checkpoint interval runs from the last checkpoint, while records wait for the next.
-    private var checkpointPendingSince: UInt64? { atLeastOnce.records > 0 ? atLeastOnce.lastCheckpointNanos : nil }
+    /// The checkpoint interval runs from the last checkpoint, while records wait for the next (or
+    /// the last one's offsets wait for their commit).
+    private var checkpointPendingSince: UInt64? {
+        atLeastOnce.records > 0 || !atLeastOnce.awaitingCommit.isEmpty ? atLeastOnce.lastCheckpointNanos : nil
+    }
 
     var checkpointDue: Bool { commitDue(pendingSince: checkpointPendingSince, records: atLeastOnce.records) }
 
-    /// One polled batch: features from the states in memory (else Redis), outputs produced; its
-    /// states and offsets wait for the next checkpoint.
+    /// One polled batch: features from the states in memory (else Redis), outputs handed to the
+    /// output thread; its states and offsets wait for the next checkpoint, which waits for them.
     func processBatch(_ records: [KafkaRecord], stop: StopSignal) throws {
         let decoded = metrics.timed(.decode) { decode(records) }
         var states = try metrics.timed(.featureRead) { try loadStates(decoded.users, stop: stop) }
@@ -90,7 +108,11 @@ extension StreamPipeline {
             topology.computeFeatures(decoded.events, userSlots: decoded.userSlots, states: &states)
         }
         metrics.timed(.score) { scorer.score(&batch) }
-        statistics.add(try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) })
+        // Produced by the output thread while this thread goes on with the next batch (as with
+        // exactly-once); a produce failure comes back from a later submit or the checkpoint's drain.
+        try metrics.timed(.outputWait) {
+            try outputs.submit { [self] in try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) } }
+        }
         for (slot, userID) in decoded.users.enumerated() {
             atLeastOnce.states[userID] = states[slot]
             atLeastOnce.dirty.insert(userID)
@@ -106,25 +128,61 @@ extension StreamPipeline {
         statistics.batches += 1
     }
 
-    /// Writes the changed states to Redis (one write per entity), waits for every output to be
-    /// delivered, then, with `commit`, commits the offsets. States beyond `state_cache_entries`
-    /// are then dropped from memory.
-    func checkpoint(stop: StopSignal, commit: Bool) throws {
+    /// Waits for the output thread and delivers its outputs (the decisions are visible from here),
+    /// waits for the last checkpoint's states to be written and, with `commit`, commits its
+    /// offsets, then hands this checkpoint's changed states to the flusher. `final` also waits for
+    /// those and commits their offsets. States beyond `state_cache_entries` are then dropped from
+    /// memory (once Redis holds them).
+    func checkpoint(stop: StopSignal, commit: Bool, final: Bool = false) throws {
         defer { atLeastOnce.lastCheckpointNanos = DispatchTime.now().uptimeNanoseconds }
-        guard atLeastOnce.records > 0 else { return }
-        let changed = atLeastOnce.dirty.map { (userID: $0, state: atLeastOnce.states[$0]!) }
-        try metrics.timed(.redisFlush) { try withRedisRetry(stop: stop, "save state") { try store.save(changed) } }
-        atLeastOnce.dirty.removeAll(keepingCapacity: true)
+        guard atLeastOnce.records > 0 || !atLeastOnce.awaitingCommit.isEmpty || final else { return }
+        try metrics.timed(.outputWait) { try outputs.drain() }
+        statistics.add(outputs.takeCounts())
         try producer.flush(timeoutMs: config.flushTimeoutMs)
-        if commit {
-            let offsets = atLeastOnce.offsets.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
-            try metrics.timed(.commit) { try consumer.commit(offsets) }
-        }
         recordCommitted(timestamps: atLeastOnce.timestamps)
-        atLeastOnce.offsets.removeAll(keepingCapacity: true)
         atLeastOnce.timestamps.removeAll(keepingCapacity: true)
+        try commitAwaitingOffsets(stop: stop, commit: commit)
+        atLeastOnce.awaitingCommit = atLeastOnce.offsets
+        atLeastOnce.offsets.removeAll(keepingCapacity: true)
         atLeastOnce.records = 0
-        if atLeastOnce.states.count > config.stateCacheEntries { atLeastOnce.states.removeAll() }
+        let changed = atLeastOnce.dirty.map { (userID: $0, state: atLeastOnce.states[$0]!) }
+        atLeastOnce.dirty.removeAll(keepingCapacity: true)
+        // The queue is empty (just drained), so this never waits.
+        if !changed.isEmpty { try flusher.enqueue(.checkpoint(states: changed)) {} }
+        if final { try commitAwaitingOffsets(stop: stop, commit: commit) }
+        if atLeastOnce.states.count > config.stateCacheEntries {
+            // Dropped states are read back from Redis, so Redis must hold them first.
+            try metrics.timed(.redisFlush) { try drainStateWrites(stop: stop) }
+            atLeastOnce.states.removeAll()
+        }
+    }
+
+    /// Waits until the flusher has written every checkpoint handed to it, then, with `commit`,
+    /// commits the offsets waiting for that.
+    private func commitAwaitingOffsets(stop: StopSignal, commit: Bool) throws {
+        try metrics.timed(.redisFlush) { try drainStateWrites(stop: stop) }
+        if commit && !atLeastOnce.awaitingCommit.isEmpty {
+            let offsets = atLeastOnce.awaitingCommit.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
+            try metrics.timed(.commit) { try consumer.commit(offsets) }
+            atLeastOnce.commits += 1
+            if atLeastOnce.commits == config.crashAfterCommit {
+                logger.warning("fault injection: SIGKILL after offset commit \(atLeastOnce.commits)")
+                kill(getpid(), SIGKILL)
+            }
+        }
+        atLeastOnce.awaitingCommit.removeAll(keepingCapacity: true)
+    }
+
+    /// Waits for the flusher; while Redis is unavailable it retries, and this keeps waiting
+    /// (not ready meanwhile) until Redis is back or the pipeline is stopped.
+    private func drainStateWrites(stop: StopSignal) throws {
+        var outage = false
+        defer { if outage { setReady(true) } }
+        try flusher.drain {
+            guard flusher.isRetrying else { return }
+            noteRedisOutage(&outage)
+            if stop.isStopped { throw Failure(description: "stopped while Redis was unavailable (saving state)") }
+        }
     }
 
     /// The states of `users` (in their order) from memory, else from Redis (one round trip for

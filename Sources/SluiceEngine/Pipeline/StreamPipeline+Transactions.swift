@@ -74,8 +74,8 @@ extension StreamPipeline {
     func runTransactional(stop: StopSignal) throws -> RunStatistics {
         // On an error exit, queued writes are dropped: the next start re-applies them from the log.
         defer {
-            flusher?.shutdown(discard: true)
-            outputs?.shutdown()
+            flusher.shutdown(discard: true)
+            outputs.shutdown()
         }
         try producer.initTransactions(timeoutMs: config.flushTimeoutMs)
         try consumer.subscribe([topology.inputTopic])
@@ -112,7 +112,7 @@ extension StreamPipeline {
         setReady(false)
         consumer.close()
         try throwDeferredRebalanceError()
-        statistics.fencedWrites = flusher?.fencedWrites ?? 0
+        statistics.fencedWrites = flusher.fencedWrites
         logger.info("pipeline stopped", metadata: [
             "records": "\(statistics.recordsIn)", "transactions": "\(statistics.transactionsCommitted)",
             "aborted": "\(statistics.transactionsAborted)", "recovered": "\(statistics.recordsRecovered)",
@@ -206,7 +206,7 @@ extension StreamPipeline {
                 // Produced by the output thread while this thread goes on with the next batch;
                 // commit and abort drain it first.
                 try metrics.timed(.outputWait) {
-                    try outputs!.submit { [self] in
+                    try outputs.submit { [self] in
                         try metrics.timed(.produce) { try emitOutputs(live, decodedLive, batch, extraHeaders: [header]) }
                     }
                 }
@@ -260,12 +260,12 @@ extension StreamPipeline {
     func commit(stop: StopSignal?) throws {
         if transaction.isOpen {
             do {
-                try metrics.timed(.outputWait) { try outputs!.drain() }
+                try metrics.timed(.outputWait) { try outputs.drain() }
             } catch let error as KafkaError {
                 try handleTransactionFailure(error, inCallback: stop == nil)
                 return
             }
-            statistics.add(outputs!.takeCounts())
+            statistics.add(outputs.takeCounts())
             if config.transactionLogLength > 0 {
                 do {
                     try store.appendTransactionLog(transactionLogEntry(), keep: config.transactionLogLength)
@@ -336,8 +336,8 @@ extension StreamPipeline {
         if transaction.isOpen {
             // Nothing may be produced into the transaction while it aborts; a produce failure
             // there is what this abort handles.
-            try? metrics.timed(.outputWait) { try outputs!.drain() }
-            statistics.add(outputs!.takeCounts())
+            try? metrics.timed(.outputWait) { try outputs.drain() }
+            statistics.add(outputs.takeCounts())
             do {
                 try producer.abortTransaction(timeoutMs: min(config.flushTimeoutMs, 10_000))
             } catch {
@@ -361,7 +361,6 @@ extension StreamPipeline {
     /// wait for Redis: if the queue is full of a failing write, the state is dropped and a resync
     /// rebuilds it from the log.
     private func handOverToFlusher(stop: StopSignal?) throws {
-        guard flusher != nil else { return }
         if !transaction.pending.isEmpty {
             for (user, entity) in transaction.pending {
                 transaction.committed[user] = entity
@@ -382,7 +381,7 @@ extension StreamPipeline {
     /// interval has passed or `force`. Call only with nothing pending (`committed` then holds the
     /// latest state of every unflushed entity, and `committedPositions` what it includes).
     func handOverUnflushed(stop: StopSignal?, force: Bool) throws {
-        guard let flusher, !transaction.unflushed.isEmpty, transaction.pending.isEmpty else { return }
+        guard !transaction.unflushed.isEmpty, transaction.pending.isEmpty else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         guard force || now &- transaction.lastHandOverNanos >= UInt64(config.stateFlushIntervalMs) &* 1_000_000 else { return }
         transaction.lastHandOverNanos = now
@@ -403,7 +402,7 @@ extension StreamPipeline {
             entities.append((userID: user, entity: entity))
         }
         transaction.unflushed.removeAll(keepingCapacity: true)
-        let job = StateFlusher.Job(entities: entities, positions: transaction.committedPositions)
+        let job = StateFlusher.Job.committed(entities: entities, positions: transaction.committedPositions)
         do {
             // Timed as `redis_flush`: non-zero only when the writes fall behind the commits.
             try metrics.timed(.redisFlush) {
@@ -422,7 +421,6 @@ extension StreamPipeline {
 
     /// Waits until Redis holds every committed state (pausing and polling during an outage).
     func drainFlusher(stop: StopSignal?) throws {
-        guard let flusher else { return }
         try handOverUnflushed(stop: stop, force: true)
         try flusher.drain {
             guard flusher.isRetrying, let stop else { return }
@@ -587,6 +585,6 @@ extension StreamPipeline {
         // Their next owner may change them: never read them from memory again.
         transaction.committed = transaction.committed.filter { $0.value.applied.keys.allSatisfy { !revoked.contains($0) } }
         // Not required for correctness (late writes are fenced), but spares the next owner a replay.
-        _ = try? flusher?.drain(timeout: .seconds(5))
+        _ = try? flusher.drain(timeout: .seconds(5))
     }
 }

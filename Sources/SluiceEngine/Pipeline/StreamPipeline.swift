@@ -53,16 +53,17 @@ public final class StreamPipeline: @unchecked Sendable {
     let store: RedisFeatureStore
     let scorer: EventScorer
     let metrics: PipelineMetrics
-    /// Exactly-once: writes committed state to Redis off the pipeline thread (own connection).
-    let flusher: StateFlusher?
+    /// Writes entity state to Redis off the pipeline thread (own connection): committed state
+    /// (exactly-once) or each checkpoint's changes (at-least-once).
+    let flusher: StateFlusher
     private let decoder = EventDecoder()
     /// Threads that decode a batch's records and encode its decisions (`ParallelMap`): the
     /// machine's cores up to 4, or `SLUICE_PARALLELISM` (1 = all on the pipeline thread).
     static let parallelism = ProcessInfo.processInfo.environment["SLUICE_PARALLELISM"].flatMap { Int($0) }
         ?? min(4, ProcessInfo.processInfo.activeProcessorCount)
     private let featureKeys: DecisionRecord.FeatureKeys
-    /// Exactly-once: produces each batch's outputs off the pipeline thread.
-    let outputs: OutputEmitter?
+    /// Produces each batch's outputs off the pipeline thread (both delivery modes).
+    let outputs = OutputEmitter()
     private let ready = Atomic<Bool>(false)
     private var lastLagSample: UInt64 = 0
     private var reconnectsSeen = 0
@@ -102,16 +103,10 @@ public final class StreamPipeline: @unchecked Sendable {
         store = RedisFeatureStore(connection: redis, topology: topology, keyPrefix: config.keyPrefix)
         scorer = EventScorer(topology: topology, model: try ScoringModel(topology: topology))
         metrics = PipelineMetrics(topologyName: topology.name, modelVersion: scorer.model.version)
-        if config.delivery == .exactlyOnce {
-            let connection = try RedisConnection(configuration: try RedisConfiguration(url: config.redisURL), logger: logger)
-            flusher = StateFlusher(
-                store: RedisFeatureStore(connection: connection, topology: topology, keyPrefix: config.keyPrefix),
-                topic: topology.inputTopic, logger: logger)
-            outputs = OutputEmitter()
-        } else {
-            flusher = nil
-            outputs = nil
-        }
+        let connection = try RedisConnection(configuration: try RedisConfiguration(url: config.redisURL), logger: logger)
+        flusher = StateFlusher(
+            store: RedisFeatureStore(connection: connection, topology: topology, keyPrefix: config.keyPrefix),
+            topic: topology.inputTopic, logger: logger)
         if config.delivery == .exactlyOnce {
             installTransactionalRebalanceHandling()
         } else {
@@ -147,9 +142,9 @@ public final class StreamPipeline: @unchecked Sendable {
     }
 
     deinit {
-        flusher?.shutdown(discard: true)
+        flusher.shutdown(discard: true)
         // Its worker thread holds it: a pipeline that never ran (or failed before its loop) must stop it.
-        outputs?.shutdown(timeout: .zero)
+        outputs.shutdown(timeout: .zero)
         consumer.rebalanceHandler = nil
         consumer.startPositionProvider = nil
     }
@@ -216,7 +211,7 @@ public final class StreamPipeline: @unchecked Sendable {
             if checkpointDue { try checkpoint(stop: stop, commit: false) }
             progress(statistics.recordsIn)
         }
-        try checkpoint(stop: stop, commit: false)
+        try checkpoint(stop: stop, commit: false, final: true)
         consumer.close()
         try producer.flush(timeoutMs: config.flushTimeoutMs)
         return statistics
@@ -432,6 +427,16 @@ public final class StreamPipeline: @unchecked Sendable {
         return values
     }
 
+    /// The first time in a wait that Redis is found unavailable (`outage` still false): counts the
+    /// outage and reports not ready until the caller sets it ready again.
+    func noteRedisOutage(_ outage: inout Bool) {
+        guard !outage else { return }
+        outage = true
+        statistics.redisOutages += 1
+        metrics.redisOutages.increment()
+        setReady(false)
+    }
+
     /// Runs a Redis operation, retrying connection failures with backoff until it succeeds or
     /// the pipeline is stopped (then the batch is abandoned uncommitted and will be re-read).
     func withRedisRetry<T>(stop: StopSignal, _ what: String, _ body: () throws -> T) throws -> T {
@@ -442,12 +447,7 @@ public final class StreamPipeline: @unchecked Sendable {
             do {
                 return try body()
             } catch let error as RedisError where error.isTransient {
-                if !outage {
-                    outage = true
-                    statistics.redisOutages += 1
-                    metrics.redisOutages.increment()
-                    setReady(false)
-                }
+                noteRedisOutage(&outage)
                 if stop.isStopped { throw Failure(description: "stopped while Redis was unavailable (\(what)): \(error)") }
                 logger.warning("Redis unavailable, retrying", metadata: ["operation": "\(what)", "error": "\(error)", "retry_in_s": "\(delay)"])
                 Thread.sleep(forTimeInterval: delay)
