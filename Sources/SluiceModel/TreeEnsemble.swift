@@ -96,17 +96,18 @@ public struct TreeEnsemble: Sendable, Equatable {
     }
 
     /// Depth of the deepest leaf (a single-leaf tree has depth 0).
-    public var maxDepth: Int {
+    public var maxDepth: Int { (0..<treeCount).map(depth(ofTree:)).max() ?? 0 }
+
+    /// Depth of the deepest leaf of tree `t`.
+    public func depth(ofTree t: Int) -> Int {
         var deepest = 0
-        for t in 0..<treeCount {
-            var stack = [(Int(treeStart[t]), 0)]
-            while let (node, depth) = stack.popLast() {
-                if splitFeature[node] < 0 {
-                    deepest = max(deepest, depth)
-                } else {
-                    stack.append((Int(leftChild[node]), depth + 1))
-                    stack.append((Int(rightChild[node]), depth + 1))
-                }
+        var stack = [(Int(treeStart[t]), 0)]
+        while let (node, depth) = stack.popLast() {
+            if splitFeature[node] < 0 {
+                deepest = max(deepest, depth)
+            } else {
+                stack.append((Int(leftChild[node]), depth + 1))
+                stack.append((Int(rightChild[node]), depth + 1))
             }
         }
         return deepest
