@@ -44,8 +44,8 @@ public struct ChaosRun {
         /// transaction since the previous moment, so every kill hits work in progress.
         public var killDelay: ClosedRange<Double> = 0.0...0.6
         /// At-least-once has no transaction log to time chaos moments by: they come this far
-        /// apart, past each restart's group join (~1 s on the test broker).
-        public static let atLeastOnceKillDelay: ClosedRange<Double> = 1.0...2.5
+        /// apart, past each restart's start and group join (~1.5 s on the test broker).
+        public static let atLeastOnceKillDelay: ClosedRange<Double> = 2.0...3.0
         public var timeout: Duration = .seconds(900)
         public var sluiceExecutable: String
         public var topologyPath: String

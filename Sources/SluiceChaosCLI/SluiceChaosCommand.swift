@@ -21,7 +21,7 @@ struct SluiceChaosCommand: ParsableCommand {
     @Option(help: "Seed for events and kill moments.") var seed: UInt64 = 2026
     @Option(help: "Transaction commit interval (ms).") var commitIntervalMs = 100
     @Option(help: "Redis state flush interval (ms) of every instance; default: the engine's.") var stateFlushIntervalMs: Int?
-    @Flag(help: "Run the instances at-least-once and check that nothing is lost (kills 1-2.5 s apart).") var atLeastOnce = false
+    @Flag(help: "Run the instances at-least-once and check that nothing is lost (kills 2-3 s apart).") var atLeastOnce = false
     @Option(help: "The sluice executable.") var sluice: String
     @Option(help: "Topology file.") var topology = "topologies/returns-fraud.yaml"
     @Option(help: "Directory for instance logs.") var work = ".sluice/chaos"

@@ -112,21 +112,22 @@ extension ExactlyOnceChaosTests {
     /// and its offsets committed only at the next checkpoint, once they are written. Whatever a
     /// kill interrupts, nothing may be lost: every input decided (or dead-lettered) at least once,
     /// every user's state in Redis at least as far as the uninterrupted run, offsets at the end.
-    /// Kills come 1–2.5 s apart (no transaction log to time them by), past each restart's join;
-    /// before them, the first incarnation kills itself right after its third offset commit, the
-    /// moment an offset committed ahead of its states' Redis write would lose them.
+    /// Kills come 2–3 s apart (no transaction log to time them by), past each restart's join;
+    /// before the first, the first incarnation kills itself right after its second offset commit
+    /// (~0.2 s after its first records), the moment an offset committed ahead of its states'
+    /// Redis write would lose them.
     func testAtLeastOnceUnderKill9LosesNothing() throws {
         let broker = try TansuTestBroker()
         let redis = try RedisTestServer(persistence: .appendOnly)
-        var options = try makeRun(events: 30_000, kills: 3, broker: broker, redis: redis).options
+        var options = try makeRun(events: 40_000, kills: 3, broker: broker, redis: redis).options
         options.delivery = .atLeastOnce
         options.killDelay = ChaosRun.Options.atLeastOnceKillDelay
-        options.firstIncarnationEnvironment = ["SLUICE_FAULT_CRASH_AFTER_COMMIT": "3"]
+        options.firstIncarnationEnvironment = ["SLUICE_FAULT_CRASH_AFTER_COMMIT": "2"]
         let report = try ChaosRun(options: options, kafkaProperties: broker.clientProperties, redisURL: redis.url).run { print($0) }
         assertPassed(report)
         XCTAssertTrue(report.atLeastOnce)
         XCTAssertEqual(report.kills, 3, "the run ended before every kill happened: nothing was tested")
         let firstLog = try String(contentsOfFile: options.workDirectory + "/instance-0-0.log", encoding: .utf8)
-        XCTAssertTrue(firstLog.contains("fault injection: SIGKILL after offset commit 3"), "the injected crash did not happen")
+        XCTAssertTrue(firstLog.contains("fault injection: SIGKILL after offset commit 2"), "the injected crash did not happen")
     }
 }

@@ -82,6 +82,10 @@ extension StreamPipeline {
             atLeastOnce.offsets.removeAll()
             atLeastOnce.awaitingCommit.removeAll()
             atLeastOnce.records = 0
+            // A state write still queued or retrying must not land after the partitions' next
+            // owner has written (at-least-once writes are not fenced): wait for it here, while
+            // the partitions are still this instance's, for a bounded time.
+            _ = try? flusher.drain(timeout: .seconds(10))
         }
         atLeastOnce.states.removeAll()
         atLeastOnce.dirty.removeAll()
@@ -141,13 +145,18 @@ extension StreamPipeline {
         try producer.flush(timeoutMs: config.flushTimeoutMs)
         recordCommitted(timestamps: atLeastOnce.timestamps)
         atLeastOnce.timestamps.removeAll(keepingCapacity: true)
-        try commitAwaitingOffsets(stop: stop, commit: commit)
-        atLeastOnce.awaitingCommit = atLeastOnce.offsets
+        if final {
+            // One commit, after this checkpoint's states too: of both checkpoints' offsets.
+            atLeastOnce.awaitingCommit.merge(atLeastOnce.offsets, uniquingKeysWith: max)
+        } else {
+            try commitAwaitingOffsets(stop: stop, commit: commit)
+            atLeastOnce.awaitingCommit = atLeastOnce.offsets
+        }
         atLeastOnce.offsets.removeAll(keepingCapacity: true)
         atLeastOnce.records = 0
         let changed = atLeastOnce.dirty.map { (userID: $0, state: atLeastOnce.states[$0]!) }
         atLeastOnce.dirty.removeAll(keepingCapacity: true)
-        // The queue is empty (just drained), so this never waits.
+        // At most the previous checkpoint's job is queued (capacity 2), so this never waits.
         if !changed.isEmpty { try flusher.enqueue(.checkpoint(states: changed)) {} }
         if final { try commitAwaitingOffsets(stop: stop, commit: commit) }
         if atLeastOnce.states.count > config.stateCacheEntries {

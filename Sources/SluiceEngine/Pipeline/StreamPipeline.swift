@@ -62,8 +62,9 @@ public final class StreamPipeline: @unchecked Sendable {
     static let parallelism = ProcessInfo.processInfo.environment["SLUICE_PARALLELISM"].flatMap { Int($0) }
         ?? min(4, ProcessInfo.processInfo.activeProcessorCount)
     private let featureKeys: DecisionRecord.FeatureKeys
-    /// Produces each batch's outputs off the pipeline thread (both delivery modes).
-    let outputs = OutputEmitter()
+    /// Produces each batch's outputs off the pipeline thread (both delivery modes). Created after
+    /// everything that can fail in `init`: its thread would outlive a pipeline that never was.
+    let outputs: OutputEmitter
     private let ready = Atomic<Bool>(false)
     private var lastLagSample: UInt64 = 0
     private var reconnectsSeen = 0
@@ -107,6 +108,7 @@ public final class StreamPipeline: @unchecked Sendable {
         flusher = StateFlusher(
             store: RedisFeatureStore(connection: connection, topology: topology, keyPrefix: config.keyPrefix),
             topic: topology.inputTopic, logger: logger)
+        outputs = OutputEmitter()
         if config.delivery == .exactlyOnce {
             installTransactionalRebalanceHandling()
         } else {
