@@ -49,6 +49,9 @@ final class StateFlusher: @unchecked Sendable {
         startNamedThread("sluice-flusher") { [self] in work() }
     }
 
+    /// Reconnections of the flusher's own Redis connection (any thread).
+    var reconnectCount: Int { store.connection.reconnectCount }
+
     /// True while a job keeps failing on a transient Redis error.
     var isRetrying: Bool { condition.withLock { retrying != nil } }
     var fencedWrites: Int { condition.withLock { fenced } }

@@ -271,7 +271,8 @@ public final class StreamPipeline: @unchecked Sendable {
             setReady(redisAnswers && !consumer.assignment.isEmpty)
         }
         timeline?.sampleIfDue(now: now, statistics: statistics, lag: lastLagTotal)
-        let reconnects = store.connection.reconnectCount
+        // Both connections: the pipeline's reads and the flusher's state writes.
+        let reconnects = store.connection.reconnectCount + flusher.reconnectCount
         if reconnects > reconnectsSeen {
             metrics.redisReconnects.increment(by: reconnects - reconnectsSeen)
             reconnectsSeen = reconnects
