@@ -49,6 +49,8 @@ public struct ChaosVerifier {
         var states: [String: EntityState] = [:]
         var expectedDecisions: [Position: [UInt8]] = [:]
         var expectedDeadLetters = Set<Position>()
+        /// Inputs the uninterrupted run found late (their entity had seen later events).
+        var expectedLate = Set<Position>()
         var ends: [Int32: Int64] = [:]
         var lastOffset: [String: (Int32, Int64)] = [:]
     }
@@ -76,6 +78,7 @@ public struct ChaosVerifier {
             let batch = scorer.process(events, states: &reference.states)
             let names = topology.features.names
             for (index, event) in events.enumerated() {
+                if batch.late[index] { reference.expectedLate.insert(positions[index]) }
                 let score = batch.scores[index]
                 reference.expectedDecisions[positions[index]] = batch.features.withUnsafeBufferPointer { all in
                     DecisionRecord.encode(
@@ -181,7 +184,7 @@ public struct ChaosVerifier {
 
     /// At-least-once after crashes: nothing lost, copies allowed. Every valid input has at least
     /// one decision and every rejected one at least one dead letter, and no input has one it
-    /// should not; each entity's state in Redis has applied at least as many events as the
+    /// should not; every input the uninterrupted run found late has a late copy; each entity's state in Redis has applied at least as many events as the
     /// uninterrupted run (a replay counts events twice, but none may be skipped); the group's
     /// offsets are at the end of every partition. Decision contents are not compared: after a
     /// replay, features legitimately count some events twice.
@@ -211,6 +214,16 @@ public struct ChaosVerifier {
                 report.violation("\(kind) for input \(position.partition)@\(position.offset), which should have none")
             }
             if kind == "decision" { report.decisionCopies = records.count } else { report.deadLetterCopies = records.count }
+        }
+        // Late copies: an event late in the uninterrupted run is late in any replay too (an entity's
+        // latest event time only grows), so it has at least one; a replay may find more events late.
+        var lateCopies = Set<Position>()
+        for record in try TopicReader.readAll(topic: topology.lateTopic, configuration: kafka) {
+            if let position = source(of: record, kind: "late copy", topic: topology.lateTopic, report: &report) { lateCopies.insert(position) }
+        }
+        report.lateEvents = reference.expectedLate.count
+        for position in reference.expectedLate.subtracting(lateCopies) {
+            report.violation("input \(position.partition)@\(position.offset) is late but has no late copy")
         }
 
         let users = reference.states.keys.sorted()
@@ -333,6 +346,8 @@ public struct ChaosReport: Sendable {
     public var seconds = 0.0
     /// Checked as an at-least-once run (`ChaosVerifier.verifyAtLeastOnce`).
     public var atLeastOnce = false
+    /// At-least-once: inputs the uninterrupted run found late (each must have a late copy).
+    public var lateEvents = 0
     public private(set) var violations: [String] = []
     public private(set) var stateMismatches: [String] = []
 
@@ -352,6 +367,7 @@ public struct ChaosReport: Sendable {
             lines += [
                 "decisions read:         \(decisionCopies) (\(decisionCopies - validEvents) beyond one per input: re-produced after crashes)",
                 "dead letters read:      \(deadLetterCopies) (\(deadLetterCopies - malformedEvents) beyond one per input)",
+                "late inputs:            \(lateEvents) (each needs a late copy)",
             ]
         } else {
             lines += [

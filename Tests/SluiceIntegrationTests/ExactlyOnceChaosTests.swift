@@ -126,6 +126,7 @@ extension ExactlyOnceChaosTests {
         let report = try ChaosRun(options: options, kafkaProperties: broker.clientProperties, redisURL: redis.url).run { print($0) }
         assertPassed(report)
         XCTAssertTrue(report.atLeastOnce)
+        XCTAssertGreaterThan(report.lateEvents, 0, "no late inputs: the late-copy check checked nothing")
         XCTAssertEqual(report.kills, 3, "the run ended before every kill happened: nothing was tested")
         let firstLog = try String(contentsOfFile: options.workDirectory + "/instance-0-0.log", encoding: .utf8)
         XCTAssertTrue(firstLog.contains("fault injection: SIGKILL after offset commit 2"), "the injected crash did not happen")
