@@ -30,8 +30,8 @@ public struct ChaosRun {
         public var kills = 10
         public var disruption = Disruption.killInstance
         public var instances = 1
-        /// At-least-once runs are checked for "nothing lost" (`ChaosVerifier.atLeastOnce`); it has
-        /// no transaction log, so chaos moments come `killDelay` after the previous one instead
+        /// At-least-once runs are checked for "nothing lost" (`ChaosVerifier.verifyAtLeastOnce`); it
+        /// has no transaction log, so chaos moments come `killDelay` after the previous one instead
         /// of after a commit.
         public var delivery = RuntimeConfig.Delivery.exactlyOnce
         public var partitions: Int32 = 8
@@ -40,12 +40,12 @@ public struct ChaosRun {
         /// `SLUICE_STATE_FLUSH_INTERVAL_MS` of every instance (nil: the engine's default). Long
         /// intervals leave many commits' state only in memory when a kill comes.
         public var stateFlushIntervalMs: Int?
-        /// A chaos moment comes this many seconds (uniform) after the engine has committed a
-        /// transaction since the previous moment, so every kill hits work in progress.
-        public var killDelay: ClosedRange<Double> = 0.0...0.6
-        /// At-least-once has no transaction log to time chaos moments by: they come this far
-        /// apart, past each restart's start and group join (~1.5 s on the test broker).
-        public static let atLeastOnceKillDelay: ClosedRange<Double> = 2.0...3.0
+        /// Exactly-once: a chaos moment comes this many seconds (uniform) after the engine has
+        /// committed a transaction since the previous moment, so every kill hits work in progress.
+        /// At-least-once: this long after the previous moment. Nil: 0–0.6 s for exactly-once, and
+        /// 2–3 s for at-least-once, past each restart's start and group join (~1.5 s on the test
+        /// broker).
+        public var killDelay: ClosedRange<Double>?
         public var timeout: Duration = .seconds(900)
         public var sluiceExecutable: String
         public var topologyPath: String
@@ -110,7 +110,8 @@ public struct ChaosRun {
                   !(try finished(ends: ends, store: store, kafka: kafka, topic: topology.inputTopic)) {
                 Thread.sleep(forTimeInterval: 0.02)
             }
-            let delay = options.killDelay.lowerBound + random.unit() * (options.killDelay.upperBound - options.killDelay.lowerBound)
+            let range = options.killDelay ?? (options.delivery == .exactlyOnce ? 0.0...0.6 : 2.0...3.0)
+            let delay = range.lowerBound + random.unit() * (range.upperBound - range.lowerBound)
             Thread.sleep(forTimeInterval: delay)
             if try finished(ends: ends, store: store, kafka: kafka, topic: topology.inputTopic) {
                 done = true

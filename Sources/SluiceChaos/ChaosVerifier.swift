@@ -184,10 +184,11 @@ public struct ChaosVerifier {
 
     /// At-least-once after crashes: nothing lost, copies allowed. Every valid input has at least
     /// one decision and every rejected one at least one dead letter, and no input has one it
-    /// should not; every input the uninterrupted run found late has a late copy; each entity's state in Redis has applied at least as many events as the
-    /// uninterrupted run (a replay counts events twice, but none may be skipped); the group's
-    /// offsets are at the end of every partition. Decision contents are not compared: after a
-    /// replay, features legitimately count some events twice.
+    /// should not; every input the uninterrupted run found late has a late copy; each entity's
+    /// state in Redis has applied at least as many events as the uninterrupted run (a replay
+    /// counts events twice, but none may be skipped); the group's offsets are at the end of every
+    /// partition. Decision contents are not compared: after a replay, features legitimately count
+    /// some events twice.
     public func verifyAtLeastOnce() throws -> ChaosReport {
         var report = ChaosReport()
         report.atLeastOnce = true
@@ -201,28 +202,20 @@ public struct ChaosVerifier {
             (topology.deadLetterTopic, "dead letter", reference.expectedDeadLetters),
         ]
         for (topic, kind, expected) in outputs {
-            var copies: [Position: Int] = [:]
-            let records = try TopicReader.readAll(topic: topic, configuration: kafka)
-            for record in records {
-                guard let position = source(of: record, kind: kind, topic: topic, report: &report) else { continue }
-                copies[position, default: 0] += 1
-            }
+            let (records, copies) = try sources(topic: topic, kind: kind, report: &report)
             for position in expected where copies[position] == nil {
                 report.violation("input \(position.partition)@\(position.offset) has no \(kind)")
             }
             for position in copies.keys where !expected.contains(position) {
                 report.violation("\(kind) for input \(position.partition)@\(position.offset), which should have none")
             }
-            if kind == "decision" { report.decisionCopies = records.count } else { report.deadLetterCopies = records.count }
+            if kind == "decision" { report.decisionCopies = records } else { report.deadLetterCopies = records }
         }
         // Late copies: an event late in the uninterrupted run is late in any replay too (an entity's
         // latest event time only grows), so it has at least one; a replay may find more events late.
-        var lateCopies = Set<Position>()
-        for record in try TopicReader.readAll(topic: topology.lateTopic, configuration: kafka) {
-            if let position = source(of: record, kind: "late copy", topic: topology.lateTopic, report: &report) { lateCopies.insert(position) }
-        }
+        let lateCopies = try sources(topic: topology.lateTopic, kind: "late copy", report: &report).copies
         report.lateEvents = reference.expectedLate.count
-        for position in reference.expectedLate.subtracting(lateCopies) {
+        for position in reference.expectedLate where lateCopies[position] == nil {
             report.violation("input \(position.partition)@\(position.offset) is late but has no late copy")
         }
 
@@ -256,6 +249,16 @@ public struct ChaosVerifier {
             return nil
         }
         return Position(partition: partition, offset: offset)
+    }
+
+    /// How many records `topic` holds, and how many of them each input produced (by source headers).
+    private func sources(topic: String, kind: String, report: inout ChaosReport) throws -> (records: Int, copies: [Position: Int]) {
+        let records = try TopicReader.readAll(topic: topic, configuration: kafka)
+        var copies: [Position: Int] = [:]
+        for record in records {
+            if let position = source(of: record, kind: kind, topic: topic, report: &report) { copies[position, default: 0] += 1 }
+        }
+        return (records.count, copies)
     }
 
     /// Redis must hold exactly the reference's entities, no others.

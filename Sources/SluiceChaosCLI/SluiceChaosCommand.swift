@@ -45,10 +45,7 @@ struct SluiceChaosCommand: ParsableCommand {
         options.seed = seed
         options.commitIntervalMs = commitIntervalMs
         options.stateFlushIntervalMs = stateFlushIntervalMs
-        if atLeastOnce {
-            options.delivery = .atLeastOnce
-            options.killDelay = ChaosRun.Options.atLeastOnceKillDelay
-        }
+        if atLeastOnce { options.delivery = .atLeastOnce }
         let chaos = ChaosRun(options: options, kafkaProperties: broker.clientProperties, redisURL: redis.url)
         let report = try chaos.run { print($0) }
         print("instance logs: \(work)")

@@ -121,7 +121,6 @@ extension ExactlyOnceChaosTests {
         let redis = try RedisTestServer(persistence: .appendOnly)
         var options = try makeRun(events: 40_000, kills: 3, broker: broker, redis: redis).options
         options.delivery = .atLeastOnce
-        options.killDelay = ChaosRun.Options.atLeastOnceKillDelay
         options.firstIncarnationEnvironment = ["SLUICE_FAULT_CRASH_AFTER_COMMIT": "2"]
         let report = try ChaosRun(options: options, kafkaProperties: broker.clientProperties, redisURL: redis.url).run { print($0) }
         assertPassed(report)

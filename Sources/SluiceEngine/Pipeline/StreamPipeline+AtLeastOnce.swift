@@ -161,7 +161,7 @@ extension StreamPipeline {
         if final { try commitAwaitingOffsets(stop: stop, commit: commit) }
         if atLeastOnce.states.count > config.stateCacheEntries {
             // Dropped states are read back from Redis, so Redis must hold them first.
-            try metrics.timed(.redisFlush) { try drainStateWrites(stop: stop) }
+            try drainStateWrites(stop: stop)
             atLeastOnce.states.removeAll()
         }
     }
@@ -169,28 +169,27 @@ extension StreamPipeline {
     /// Waits until the flusher has written every checkpoint handed to it, then, with `commit`,
     /// commits the offsets waiting for that.
     private func commitAwaitingOffsets(stop: StopSignal, commit: Bool) throws {
-        try metrics.timed(.redisFlush) { try drainStateWrites(stop: stop) }
+        try drainStateWrites(stop: stop)
         if commit && !atLeastOnce.awaitingCommit.isEmpty {
             let offsets = atLeastOnce.awaitingCommit.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
             try metrics.timed(.commit) { try consumer.commit(offsets) }
             atLeastOnce.commits += 1
-            if atLeastOnce.commits == config.crashAfterCommit {
-                logger.warning("fault injection: SIGKILL after offset commit \(atLeastOnce.commits)")
-                kill(getpid(), SIGKILL)
-            }
+            crashIfInjected(afterCommit: atLeastOnce.commits, "offset commit \(atLeastOnce.commits)")
         }
         atLeastOnce.awaitingCommit.removeAll(keepingCapacity: true)
     }
 
-    /// Waits for the flusher; while Redis is unavailable it retries, and this keeps waiting
-    /// (not ready meanwhile) until Redis is back or the pipeline is stopped.
+    /// Waits for the flusher (timed as `redis_flush`); while Redis is unavailable it retries, and
+    /// this keeps waiting (not ready meanwhile) until Redis is back or the pipeline is stopped.
     private func drainStateWrites(stop: StopSignal) throws {
         var outage = false
         defer { if outage { setReady(true) } }
-        try flusher.drain {
-            guard flusher.isRetrying else { return }
-            noteRedisOutage(&outage)
-            if stop.isStopped { throw Failure(description: "stopped while Redis was unavailable (saving state)") }
+        try metrics.timed(.redisFlush) {
+            try flusher.drain {
+                guard flusher.isRetrying else { return }
+                noteRedisOutage(&outage)
+                if stop.isStopped { throw Failure(description: "stopped while Redis was unavailable (saving state)") }
+            }
         }
     }
 

@@ -296,10 +296,8 @@ extension StreamPipeline {
             ])
             metrics.committed.increment()
             recordCommitted(timestamps: transaction.timestamps)
-            if statistics.transactionsCommitted == config.crashAfterCommit {
-                logger.warning("fault injection: SIGKILL after commit \(statistics.transactionsCommitted), before the Redis write")
-                kill(getpid(), SIGKILL)
-            }
+            crashIfInjected(afterCommit: statistics.transactionsCommitted,
+                            "commit \(statistics.transactionsCommitted), before the Redis write")
         }
         try handOverToFlusher(stop: stop)
     }

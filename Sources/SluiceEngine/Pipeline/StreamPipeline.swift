@@ -430,6 +430,14 @@ public final class StreamPipeline: @unchecked Sendable {
         return values
     }
 
+    /// Test-only fault injection (`RuntimeConfig.crashAfterCommit`): SIGKILL right after the
+    /// `count`-th commit (`what`: what was committed and what it leaves undone), both modes.
+    func crashIfInjected(afterCommit count: Int, _ what: String) {
+        guard count == config.crashAfterCommit else { return }
+        logger.warning("fault injection: SIGKILL after \(what)")
+        kill(getpid(), SIGKILL)
+    }
+
     /// The first time in a wait that Redis is found unavailable (`outage` still false): counts the
     /// outage and reports not ready until the caller sets it ready again.
     func noteRedisOutage(_ outage: inout Bool) {
