@@ -17,7 +17,8 @@ Writes into DIR, skipping any plot no timeline has data for:
                           (log latency vs. percentile on a 1 - q log axis, HdrHistogram style)
     NAME-lag.png          total consumer lag over time
     NAME-rss.png          resident memory over time
-    NAME-p99.png          per-second p99 latency over time
+    NAME-p99.png          per-second p99 latency over time (dotted: record timestamp to poll;
+                          dashed: poll to commit)
 and prints the path of each file written, one per line. Needs matplotlib
 (python3 -m pip install -q matplotlib).
 """
@@ -36,7 +37,7 @@ except ImportError:
     plt = None
 
 SIZE, DPI = (8, 4.5), 100
-LATENCY_FIELDS = {"p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms"}
+LATENCY_FIELDS = {"p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "poll_p50_ms", "poll_p99_ms", "engine_p99_ms"}
 
 
 def fail(msg):
@@ -119,15 +120,21 @@ def save(fig, path, written):
     written.append(path)
 
 
-def time_plot(runs, field, title, ylabel, path, written, extra=None, formatter=None, log=False):
-    """One line per timeline of `field` over t; `extra` is an optional (label, ts, vs) line."""
+def time_plot(runs, field, title, ylabel, path, written, extra=None, formatter=None, log=False, parts=()):
+    """One line per timeline of `field` over t; `extra` is an optional (label, ts, vs) line;
+    `parts` (field, label suffix, line style) add a line per timeline in the same colour."""
     lines = [(label, *series(samples, field)) for label, samples, _ in runs]
     lines = [ln for ln in lines if has_data(ln[2])]
     if not lines:
         return
     fig, ax = plt.subplots(figsize=SIZE)
     for label, ts, vs in lines:
-        ax.plot(ts, vs, label=label, linewidth=1.2)
+        line, = ax.plot(ts, vs, label=label, linewidth=1.2)
+        samples = next(samples for run_label, samples, _ in runs if run_label == label)
+        for part_field, suffix, style in parts:
+            pts, pvs = series(samples, part_field)
+            if has_data(pvs):
+                ax.plot(pts, pvs, label=f"{label}{suffix}", linewidth=1.0, linestyle=style, color=line.get_color())
     if extra:
         ax.plot(extra[1], extra[2], label=extra[0], color="black", linewidth=1.6, linestyle="--")
     ax.set_title(title)
@@ -141,7 +148,7 @@ def time_plot(runs, field, title, ylabel, path, written, extra=None, formatter=N
     if formatter:
         ax.yaxis.set_major_formatter(formatter)
     ax.grid(True, alpha=0.3)
-    if len(lines) > 1 or extra:
+    if len(lines) > 1 or extra or parts:
         ax.legend()
     save(fig, path, written)
     plt.close(fig)
@@ -246,8 +253,9 @@ def main():
     if "rss" in wanted:
         time_plot(runs, "rss_mb", "Resident memory", "RSS (MB)", out("rss"), written)
     if "p99" in wanted:
-        time_plot(runs, "p99_ms", "p99 event-to-decision latency per second", "p99 latency (ms, log scale)",
-                  out("p99"), written, log=True)
+        time_plot(runs, "p99_ms", "p99 event-to-decision latency per second, and its two parts",
+                  "p99 latency (ms, log scale)", out("p99"), written, log=True,
+                  parts=(("poll_p99_ms", ", timestamp→poll", ":"), ("engine_p99_ms", ", poll→commit", "--")))
     if not written:
         fail("nothing to plot: no timeline has samples or a summary line")
     print("\n".join(written))

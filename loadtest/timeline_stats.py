@@ -3,7 +3,9 @@
 (format: Sources/SluiceEngine/Metrics/TimelineRecorder.swift). Prints `key=value` pairs.
 
     timeline_stats.py latency TIMELINE
-        the run's event-to-decision percentiles (summary line): count p50 p95 p99 p999 max
+        the run's event-to-decision percentiles (summary line): count p50 p95 p99 p999 max, and
+        of the record timestamp to the poll that returned it: poll_p50 poll_p99, and of the poll to
+        the commit (Sluice's own part): engine_p50 engine_p99
     timeline_stats.py committed TIMELINE [TIMELINE ...]
         records committed so far, summed over instances (last sample of each)
     timeline_stats.py throughput TIMELINE [TIMELINE ...]
@@ -46,8 +48,10 @@ def latency(path):
     _, summary = load(path)
     if not summary:
         sys.exit(f"{path}: no summary line (did the run end cleanly?)")
+    poll, engine = summary.get("poll", {}), summary.get("engine", {})
     emit(count=summary["count"], p50=summary["p50_ms"], p95=summary["p95_ms"], p99=summary["p99_ms"],
-         p999=summary["p999_ms"], max=summary["max_ms"])
+         p999=summary["p999_ms"], max=summary["max_ms"], poll_p50=poll.get("p50_ms", "-"), poll_p99=poll.get("p99_ms", "-"),
+         engine_p50=engine.get("p50_ms", "-"), engine_p99=engine.get("p99_ms", "-"))
 
 
 def committed(paths):

@@ -43,6 +43,19 @@ final class TimelineTests: XCTestCase {
         let p99 = try XCTUnwrap(summary["p99_ms"] as? Double)
         let maximum = try XCTUnwrap(summary["max_ms"] as? Double)
         XCTAssertTrue(p50 > 0 && p50 <= p99 && p99 <= maximum, "percentiles \(p50) \(p99) \(maximum)")
+        // Each record is polled after it was produced and before its decision commits, so every
+        // quantile of its two parts (timestamp to poll, poll to commit) is at most the same
+        // quantile of the whole, and the pre-produced records waited in Kafka before the run.
+        let poll = try XCTUnwrap(summary["poll"] as? [String: Double], "no timestamp-to-poll percentiles")
+        let engine = try XCTUnwrap(summary["engine"] as? [String: Double], "no poll-to-commit percentiles")
+        for key in ["p50_ms", "p99_ms", "max_ms"] {
+            let polled = try XCTUnwrap(poll[key]), inEngine = try XCTUnwrap(engine[key]), decided = try XCTUnwrap(summary[key] as? Double)
+            XCTAssertTrue(polled > 0 && polled <= decided, "\(key): timestamp to poll \(polled) ms, to decision \(decided) ms")
+            XCTAssertTrue(inEngine <= decided, "\(key): poll to commit \(inEngine) ms, timestamp to decision \(decided) ms")
+        }
+        XCTAssertGreaterThan(engine["max_ms"] ?? 0, 0, "a commit takes time after the poll")
+        XCTAssertTrue(samples.allSatisfy { $0["poll_p99_ms"] is Double && $0["engine_p99_ms"] is Double },
+                      "samples carry both parts' p99")
         let cdf = try XCTUnwrap(summary["cdf"] as? [[Double]])
         XCTAssertEqual(cdf.last?[1], 1.0)
         XCTAssertEqual(cdf.last?[0], maximum)

@@ -12,6 +12,12 @@ public struct RunStatistics: Sendable {
     public var byDecision: [Topology.Decision: Int] = [:]
     /// Input record timestamp to the commit that made its decision durable, in microseconds.
     public var eventToDecision = LatencyHistogram()
+    /// Input record timestamp to the poll that handed it to the pipeline, in microseconds: the
+    /// part of `eventToDecision` spent before Sluice had the record (producer, broker, fetch).
+    public var eventToPoll = LatencyHistogram()
+    /// From the poll that returned a record to the commit that made its outputs durable, in
+    /// microseconds: Sluice's own part of `eventToDecision`.
+    public var pollToCommit = LatencyHistogram()
     /// From the poll that returned a batch to the commit of its offsets, in microseconds.
     public var batchProcessing = LatencyHistogram()
     public var startedAtNanos: UInt64 = 0
@@ -48,6 +54,8 @@ public struct RunStatistics: Sendable {
             batches:          \(batches)
             throughput:       \(Int(recordsPerSecond.rounded())) events/s
             event→decision:   p50 \(formatMillis(p50)) ms, p95 \(formatMillis(p95)) ms, p99 \(formatMillis(p99)) ms, p99.9 \(formatMillis(p999)) ms (record timestamp to commit; includes time queued in Kafka)
+            event→poll:       p50 \(formatMillis(Double(eventToPoll.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(eventToPoll.percentile(0.99)) / 1000)) ms (record timestamp to the poll that returned it: producer, broker, fetch)
+            poll→commit:      p50 \(formatMillis(Double(pollToCommit.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(pollToCommit.percentile(0.99)) / 1000)) ms (Sluice's own part: the poll that returned a record to the commit of its outputs)
             transactions:     \(transactionsCommitted) committed, \(transactionsAborted) aborted; \(recordsRecovered) records re-applied to state, \(fencedWrites) fenced writes, \(redisOutages) Redis outages
             batch latency:    p50 \(formatMillis(Double(batchProcessing.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(batchProcessing.percentile(0.99)) / 1000)) ms (poll to commit, \(recordsIn / max(batches, 1)) records per batch)
             """

@@ -7,9 +7,13 @@ import Foundation
 /// "p999_ms", "max_ms", "lag", "rss_mb"}`: seconds since start, wall clock, records committed
 /// so far and per second over the interval, decisions so far, event-to-decision percentiles of
 /// the records committed in the interval (input record timestamp to their transaction's commit),
-/// total consumer lag of the assigned partitions, resident memory.
+/// total consumer lag of the assigned partitions, resident memory; `poll_p50_ms`, `poll_p99_ms`:
+/// of the records polled in the interval, record timestamp to the poll that returned them (the
+/// part of the latency before Sluice had them: producer, broker, fetch); `engine_p99_ms`: of the
+/// records committed in the interval, their poll to the commit (Sluice's own part).
 /// The summary, over the run after the warm-up: `{"summary": true, "warmup_s", "count", "records_in", "first_record_unix_ms",
-/// "last_commit_unix_ms", "p50_ms", …, "cdf": [[ms, quantile], …]}` over the run.
+/// "last_commit_unix_ms", "p50_ms", …, "cdf": [[ms, quantile], …], "poll": {"p50_ms", …}, "engine":
+/// {"p50_ms", …}}` over the run.
 ///
 /// Threading: pipeline thread only.
 final class TimelineRecorder {
@@ -22,6 +26,10 @@ final class TimelineRecorder {
     /// of the summary (not of the samples): connection set-up, first transaction, cold caches.
     private let warmupNanos: UInt64
     private var steady = LatencyHistogram()
+    private var polledInterval = LatencyHistogram()
+    private var polledSteady = LatencyHistogram()
+    private var sincePollInterval = LatencyHistogram()
+    private var sincePollSteady = LatencyHistogram()
 
     init(path: String, startedAtNanos: UInt64, warmupSeconds: Double = 0) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
@@ -39,9 +47,19 @@ final class TimelineRecorder {
     func isPastWarmup(now: UInt64, firstRecordAt: UInt64) -> Bool { now - firstRecordAt >= warmupNanos }
 
     /// Latency of a record whose outputs were just committed, in microseconds.
-    func recordCommitted(latencyMicros: Int64, pastWarmup: Bool) {
+    func recordCommitted(latencyMicros: Int64, sincePollMicros: Int64, pastWarmup: Bool) {
         interval.record(latencyMicros)
-        if pastWarmup { steady.record(latencyMicros) }
+        sincePollInterval.record(sincePollMicros)
+        if pastWarmup {
+            steady.record(latencyMicros)
+            sincePollSteady.record(sincePollMicros)
+        }
+    }
+
+    /// Timestamp-to-poll latency of a record just polled, in microseconds.
+    func recordPolled(latencyMicros: Int64, pastWarmup: Bool) {
+        polledInterval.record(latencyMicros)
+        if pastWarmup { polledSteady.record(latencyMicros) }
     }
 
     /// Writes a sample if a second has passed since the last one.
@@ -56,6 +74,9 @@ final class TimelineRecorder {
         json.key("rate"); json.number((Double(statistics.recordsIn - lastRecords) / seconds).rounded())
         json.key("decided"); json.integer(Int64(statistics.decisions))
         writePercentiles(of: interval, into: &json)
+        json.key("poll_p50_ms"); json.number(Double(polledInterval.percentile(0.5)) / 1000)
+        json.key("poll_p99_ms"); json.number(Double(polledInterval.percentile(0.99)) / 1000)
+        json.key("engine_p99_ms"); json.number(Double(sincePollInterval.percentile(0.99)) / 1000)
         json.key("lag"); json.integer(lag)
         json.key("rss_mb"); json.number((Self.residentMegabytes() * 10).rounded() / 10)
         json.endObject()
@@ -63,6 +84,8 @@ final class TimelineRecorder {
         lastSampleNanos = now
         lastRecords = statistics.recordsIn
         interval = LatencyHistogram()
+        polledInterval = LatencyHistogram()
+        sincePollInterval = LatencyHistogram()
     }
 
     /// The closing line: whole-run percentiles and the latency distribution.
@@ -90,6 +113,14 @@ final class TimelineRecorder {
             json.endArray()
         }
         json.endArray()
+        json.key("poll")
+        json.beginObject()
+        writePercentiles(of: polledSteady, into: &json)
+        json.endObject()
+        json.key("engine")
+        json.beginObject()
+        writePercentiles(of: sincePollSteady, into: &json)
+        json.endObject()
         json.endObject()
         write(json)
     }

@@ -15,8 +15,8 @@ struct AtLeastOnceState {
     /// The last checkpoint's offsets: committed once the flusher has written its states, at the
     /// next checkpoint (at once by a final one).
     var awaitingCommit: [TopicPartition: Int64] = [:]
-    /// Producer timestamps (ms) of the records processed since the last checkpoint.
-    var timestamps: [Int64] = []
+    /// The records processed since the last checkpoint.
+    var awaiting = AwaitingCommit()
     var records = 0
     /// Offset commits so far (fault injection counts them).
     var commits = 0
@@ -55,7 +55,7 @@ extension StreamPipeline {
             if records.isEmpty {
                 producer.poll()
             } else {
-                try timingBatch { try processBatch(records, stop: stop) }
+                try timingBatch(records) { try processBatch(records, stop: stop) }
             }
             if checkpointDue { try checkpoint(stop: stop, commit: true) }
             if records.isEmpty && options.exitAtEnd && reachedEnd() { break }
@@ -124,7 +124,7 @@ extension StreamPipeline {
         for record in records {
             let partition = TopicPartition(topic: record.topic, partition: record.partition)
             atLeastOnce.offsets[partition] = max(atLeastOnce.offsets[partition] ?? 0, record.offset + 1)
-            if let timestamp = record.timestamp { atLeastOnce.timestamps.append(timestamp) }
+            atLeastOnce.awaiting.append(timestamp: record.timestamp, polledAtNanos: lastPollNanos)
         }
         atLeastOnce.records += records.count
         statistics.recordsIn += records.count
@@ -143,8 +143,8 @@ extension StreamPipeline {
         try metrics.timed(.outputWait) { try outputs.drain() }
         statistics.add(outputs.takeCounts())
         try producer.flush(timeoutMs: config.flushTimeoutMs)
-        recordCommitted(timestamps: atLeastOnce.timestamps)
-        atLeastOnce.timestamps.removeAll(keepingCapacity: true)
+        recordCommitted(atLeastOnce.awaiting)
+        atLeastOnce.awaiting.removeAll()
         if final {
             // One commit, after this checkpoint's states too: of both checkpoints' offsets.
             atLeastOnce.awaitingCommit.merge(atLeastOnce.offsets, uniquingKeysWith: max)

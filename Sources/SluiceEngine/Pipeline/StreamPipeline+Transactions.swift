@@ -25,7 +25,7 @@ struct TransactionState {
     var recordCount = 0
     /// Per partition: first offset and next offset of the records in the open transaction.
     var ranges: [Int32: (first: Int64, next: Int64)] = [:]
-    var timestamps: [Int64] = []
+    var awaiting = AwaitingCommit()
     /// Per partition: records below this offset were committed by an earlier owner (or an
     /// earlier incarnation) and are only re-applied to state, without outputs.
     var recoveryEnd: [Int32: Int64] = [:]
@@ -100,7 +100,7 @@ extension StreamPipeline {
                 }
                 continue
             }
-            try timingBatch { try processTransactional(records, stop: stop) }
+            try timingBatch(records) { try processTransactional(records, stop: stop) }
             if commitDue || (!transaction.isOpen && !transaction.pending.isEmpty) { try commit(stop: stop) }
             if let limit = options.maxRecords, statistics.recordsIn >= limit {
                 try commit(stop: stop)
@@ -219,7 +219,7 @@ extension StreamPipeline {
                 let offset = live[index].offset
                 let first: Int64 = transaction.ranges[partition]?.first ?? offset
                 transaction.ranges[partition] = (first: first, next: offset + 1)
-                if let timestamp = live[index].timestamp { transaction.timestamps.append(timestamp) }
+                transaction.awaiting.append(timestamp: live[index].timestamp, polledAtNanos: lastPollNanos)
             }
             transaction.recordCount += live.count
             statistics.recordsIn += live.count
@@ -250,7 +250,7 @@ extension StreamPipeline {
         transaction.openedAtNanos = DispatchTime.now().uptimeNanoseconds
         transaction.ranges = [:]
         transaction.recordCount = 0
-        transaction.timestamps.removeAll(keepingCapacity: true)
+        transaction.awaiting.removeAll()
     }
 
     // MARK: Commit, abort, Redis flush
@@ -295,7 +295,7 @@ extension StreamPipeline {
                 "offsets": "\(offsets.sorted { $0.partition < $1.partition }.map { "\($0.partition):\($0.offset)" }.joined(separator: " "))",
             ])
             metrics.committed.increment()
-            recordCommitted(timestamps: transaction.timestamps)
+            recordCommitted(transaction.awaiting)
             crashIfInjected(afterCommit: statistics.transactionsCommitted,
                             "commit \(statistics.transactionsCommitted), before the Redis write")
         }

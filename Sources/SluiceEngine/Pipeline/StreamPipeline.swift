@@ -76,6 +76,8 @@ public final class StreamPipeline: @unchecked Sendable {
     public var isReady: Bool { ready.load(ordering: .relaxed) }
     func setReady(_ value: Bool) { ready.store(value, ordering: .relaxed) }
     var statistics = RunStatistics()
+    /// When the last poll that returned records came back (uptime ns).
+    var lastPollNanos: UInt64 = 0
     private var inputPartitionCount = 0
     /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
     var transaction = TransactionState()
@@ -209,7 +211,7 @@ public final class StreamPipeline: @unchecked Sendable {
                 if let limit = end[partition], record.offset + 1 >= limit { remaining.remove(partition) }
             }
             guard !records.isEmpty else { continue }
-            try timingBatch { try processBatch(records, stop: stop) }
+            try timingBatch(records) { try processBatch(records, stop: stop) }
             if checkpointDue { try checkpoint(stop: stop, commit: false) }
             progress(statistics.recordsIn)
         }
@@ -249,10 +251,22 @@ public final class StreamPipeline: @unchecked Sendable {
     }
 
     /// Runs `process` on one polled batch (either delivery mode, and replay), timing it into the
-    /// run statistics; the first batch also marks when records started to flow.
-    func timingBatch(_ process: () throws -> Void) throws {
+    /// run statistics; the first batch also marks when records started to flow. How long each
+    /// record took to reach the engine (its timestamp to this poll's return: producer batching,
+    /// the broker, the fetch) goes into `eventToPoll`, so the event-to-decision latency splits
+    /// into what came before Sluice had the record and what Sluice took.
+    func timingBatch(_ records: [KafkaRecord], _ process: () throws -> Void) throws {
         let polledAt = DispatchTime.now().uptimeNanoseconds
+        lastPollNanos = polledAt
         if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
+        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let pastWarmup = timeline?.isPastWarmup(now: polledAt, firstRecordAt: statistics.firstRecordAtNanos ?? polledAt) ?? false
+        for record in records {
+            guard let timestamp = record.timestamp else { continue }
+            let micros = max(0, wallNow - timestamp * 1000)
+            statistics.eventToPoll.record(micros)
+            timeline?.recordPolled(latencyMicros: micros, pastWarmup: pastWarmup)
+        }
         try process()
         statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
     }
@@ -392,18 +406,21 @@ public final class StreamPipeline: @unchecked Sendable {
         return counts
     }
 
-    /// Outputs of records with these timestamps (ms) are durable now: latency into the run
-    /// summary and the `sluice_event_to_decision_seconds` histogram.
-    func recordCommitted(timestamps: [Int64]) {
+    /// The outputs of these records are durable now: their latency into the run summary, the
+    /// timeline and the `sluice_event_to_decision_seconds` histogram, and the part of it since
+    /// their poll (Sluice's own) into the summary and the timeline.
+    func recordCommitted(_ awaiting: AwaitingCommit) {
         let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
         let now = DispatchTime.now().uptimeNanoseconds
         statistics.lastCommitAtNanos = now
         let pastWarmup = timeline?.isPastWarmup(now: now, firstRecordAt: statistics.firstRecordAtNanos ?? now) ?? false
-        for timestamp in timestamps {
+        for (timestamp, polled) in zip(awaiting.timestamps, awaiting.polledAtNanos) {
             let micros = max(0, wallNow - timestamp * 1000)
+            let sincePoll = Int64((now - min(polled, now)) / 1000)
             statistics.eventToDecision.record(micros)
+            statistics.pollToCommit.record(sincePoll)
             metrics.eventToDecision.recordMicroseconds(micros)
-            timeline?.recordCommitted(latencyMicros: micros, pastWarmup: pastWarmup)
+            timeline?.recordCommitted(latencyMicros: micros, sincePollMicros: sincePoll, pastWarmup: pastWarmup)
         }
     }
 
