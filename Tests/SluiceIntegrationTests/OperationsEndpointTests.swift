@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceGenerator
 import SluiceKafka
+import SluiceRedis
 import SluiceTestSupport
 import XCTest
 
@@ -56,5 +57,53 @@ final class OperationsEndpointTests: XCTestCase {
         try process.waitUntil(timeout: .seconds(30), what: "/readyz to report Redis down") {
             httpGet(port: port, path: "/readyz")?.status == 503
         }
+    }
+
+    /// `sluice_redis_reconnects_total` counts both of the engine's Redis connections: the
+    /// pipeline's (reads, probes) and the state flusher's (writes). Every client is killed
+    /// server-side, more traffic makes both reconnect, and the counter must rise by two: a
+    /// counter that only watched the pipeline's connection would rise by one.
+    func testRedisReconnectsCountThePipelineAndTheFlusherConnection() throws {
+        let binary = builtSluiceExecutable
+        guard FileManager.default.isExecutableFile(atPath: binary) else { return XCTFail("sluice binary not found at \(binary)") }
+        let bed = try ProcessTestBed(events: 2000, users: 200, seed: 19)
+        let (broker, redis, generated) = (bed.broker, bed.redis, bed.generated)
+        let port = findFreeTCPPort()
+        let directory = NSTemporaryDirectory() + "sluice-reconnects-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = try ManagedProcess(
+            executable: binary, arguments: ["run", "--topology", repositoryRoot + "/topologies/returns-fraud.yaml", "--metrics-port", String(port)],
+            environment: broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-reconnects-test"),
+            logFile: directory + "/sluice.log")
+        defer { process.stop() }
+
+        func metric(_ name: String) -> Double? {
+            guard let response = httpGet(port: port, path: "/metrics"), response.status == 200 else { return nil }
+            return response.body.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        }
+        try process.waitUntil(timeout: .seconds(60), what: "the first events counted") {
+            (metric("sluice_events_in_total") ?? 0) >= Double(generated.count)
+        }
+        // The state of those events is written by the flusher (its connection is open), and
+        // no reconnect has happened yet.
+        let before = try XCTUnwrap(metric("sluice_redis_reconnects_total"))
+        XCTAssertEqual(before, 0, "no reconnects before any connection was dropped")
+
+        let admin = try RedisConnection(configuration: try RedisConfiguration(url: redis.url), logger: Logger(label: "test.redis"))
+        defer { admin.close() }
+        let killed = try admin.execute(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]).int64Value
+        XCTAssertEqual(killed, 2, "the engine holds two Redis connections (pipeline and flusher)")
+
+        var options = TrafficGenerator.Options()
+        options.events = 1000
+        options.users = 200
+        options.seed = 20
+        try broker.produce(TrafficGenerator(options: options).generate(), to: "events")
+        try process.waitUntil(timeout: .seconds(60), what: "both connections to reconnect after the new events") {
+            (metric("sluice_events_in_total") ?? 0) >= Double(generated.count + 1000)
+                && (metric("sluice_redis_reconnects_total") ?? 0) >= before + 2
+        }
+        XCTAssertEqual(metric("sluice_redis_reconnects_total"), before + 2, "one reconnect per connection")
     }
 }
