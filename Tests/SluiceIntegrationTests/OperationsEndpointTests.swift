@@ -10,29 +10,14 @@ import XCTest
 /// and the health and readiness probes answer, on the real binary against Tansu and Redis.
 final class OperationsEndpointTests: XCTestCase {
     func testMetricsCountWhatWasProcessedAndProbesAnswer() throws {
-        let binary = builtSluiceExecutable
-        guard FileManager.default.isExecutableFile(atPath: binary) else { return XCTFail("sluice binary not found at \(binary)") }
-        let bed = try ProcessTestBed(events: 3000, users: 200, seed: 9)
-        let (broker, redis, generated) = (bed.broker, bed.redis, bed.generated)
-
-        let port = findFreeTCPPort()
-        let environment = broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-metrics-test")
-        let directory = NSTemporaryDirectory() + "sluice-metrics-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = try ManagedProcess(
-            executable: binary, arguments: ["run", "--topology", repositoryRoot + "/topologies/returns-fraud.yaml", "--metrics-port", String(port)],
-            environment: environment, logFile: directory + "/sluice.log")
-        defer { process.stop() }
-
-        /// Sum of every sample whose series starts with `series` (a name, or a name with labels).
-        func metric(_ text: String, _ series: String) -> Double {
-            text.split(separator: "\n").filter { !$0.hasPrefix("#") && ($0.hasPrefix(series + " ") || $0.hasPrefix(series + "{") || ($0.hasPrefix(series) && series.contains("{"))) }
-                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
-        }
+        let run = try MetricsRun(events: 3000, seed: 9, name: "metrics")
+        defer { run.stop() }
+        let (port, process, redis, generated) = (run.port, run.process, run.bed.redis, run.bed.generated)
+        let metric = MetricsRun.metric
         var scraped = ""
         try process.waitUntil(timeout: .seconds(60), what: "every event counted in /metrics") {
-            guard let response = httpGet(port: port, path: "/metrics"), response.status == 200 else { return false }
-            scraped = response.body
+            guard let text = run.scrape() else { return false }
+            scraped = text
             return metric(scraped, "sluice_events_in_total") >= Double(generated.count)
                 && metric(scraped, "sluice_transactions_total{outcome=\"committed\"") > 0
                 && scraped.contains("sluice_consumer_lag{")
@@ -64,24 +49,10 @@ final class OperationsEndpointTests: XCTestCase {
     /// server-side, more traffic makes both reconnect, and the counter must rise by two: a
     /// counter that only watched the pipeline's connection would rise by one.
     func testRedisReconnectsCountThePipelineAndTheFlusherConnection() throws {
-        let binary = builtSluiceExecutable
-        guard FileManager.default.isExecutableFile(atPath: binary) else { return XCTFail("sluice binary not found at \(binary)") }
-        let bed = try ProcessTestBed(events: 2000, users: 200, seed: 19)
-        let (broker, redis, generated) = (bed.broker, bed.redis, bed.generated)
-        let port = findFreeTCPPort()
-        let directory = NSTemporaryDirectory() + "sluice-reconnects-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = try ManagedProcess(
-            executable: binary, arguments: ["run", "--topology", repositoryRoot + "/topologies/returns-fraud.yaml", "--metrics-port", String(port)],
-            environment: broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-reconnects-test"),
-            logFile: directory + "/sluice.log")
-        defer { process.stop() }
-
-        func metric(_ name: String) -> Double? {
-            guard let response = httpGet(port: port, path: "/metrics"), response.status == 200 else { return nil }
-            return response.body.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
-                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
-        }
+        let run = try MetricsRun(events: 2000, seed: 19, name: "reconnects")
+        defer { run.stop() }
+        let (process, broker, redis, generated) = (run.process, run.bed.broker, run.bed.redis, run.bed.generated)
+        func metric(_ name: String) -> Double? { run.scrape().map { MetricsRun.metric($0, name) } }
         try process.waitUntil(timeout: .seconds(60), what: "the first events counted") {
             (metric("sluice_events_in_total") ?? 0) >= Double(generated.count)
         }
@@ -105,5 +76,43 @@ final class OperationsEndpointTests: XCTestCase {
                 && (metric("sluice_redis_reconnects_total") ?? 0) >= before + 2
         }
         XCTAssertEqual(metric("sluice_redis_reconnects_total"), before + 2, "one reconnect per connection")
+    }
+}
+
+/// A `sluice run --metrics-port` of the demo topology on a private Tansu and Redis.
+private struct MetricsRun {
+    let bed: ProcessTestBed
+    let port = findFreeTCPPort()
+    let directory: String
+    let process: ManagedProcess
+
+    init(events: Int, seed: UInt64, name: String) throws {
+        let binary = builtSluiceExecutable
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw ManagedProcessError("sluice binary not found at \(binary)")
+        }
+        bed = try ProcessTestBed(events: events, users: 200, seed: seed)
+        directory = NSTemporaryDirectory() + "sluice-\(name)-\(UUID().uuidString)"
+        process = try ManagedProcess(
+            executable: binary, arguments: ["run", "--topology", repositoryRoot + "/topologies/returns-fraud.yaml", "--metrics-port", String(port)],
+            environment: bed.broker.sluiceEnvironment(redisURL: bed.redis.url, groupID: "sluice-\(name)-test"),
+            logFile: directory + "/sluice.log")
+    }
+
+    func stop() {
+        process.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The `/metrics` text, nil until the endpoint answers 200.
+    func scrape() -> String? {
+        guard let response = httpGet(port: port, path: "/metrics"), response.status == 200 else { return nil }
+        return response.body
+    }
+
+    /// Sum of every sample whose series starts with `series` (a name, or a name with labels).
+    static func metric(_ text: String, _ series: String) -> Double {
+        text.split(separator: "\n").filter { !$0.hasPrefix("#") && ($0.hasPrefix(series + " ") || $0.hasPrefix(series + "{") || ($0.hasPrefix(series) && series.contains("{"))) }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
     }
 }
