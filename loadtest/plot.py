@@ -123,14 +123,13 @@ def save(fig, path, written):
 def time_plot(runs, field, title, ylabel, path, written, extra=None, formatter=None, log=False, parts=()):
     """One line per timeline of `field` over t; `extra` is an optional (label, ts, vs) line;
     `parts` (field, label suffix, line style) add a line per timeline in the same colour."""
-    lines = [(label, *series(samples, field)) for label, samples, _ in runs]
-    lines = [ln for ln in lines if has_data(ln[2])]
+    lines = [(label, samples, *series(samples, field)) for label, samples, _ in runs]
+    lines = [ln for ln in lines if has_data(ln[3])]
     if not lines:
         return
     fig, ax = plt.subplots(figsize=SIZE)
-    for label, ts, vs in lines:
+    for label, samples, ts, vs in lines:
         line, = ax.plot(ts, vs, label=label, linewidth=1.2)
-        samples = next(samples for run_label, samples, _ in runs if run_label == label)
         for part_field, suffix, style in parts:
             pts, pvs = series(samples, part_field)
             if has_data(pvs):

@@ -54,6 +54,8 @@ final class TimelineTests: XCTestCase {
             XCTAssertTrue(inEngine <= decided, "\(key): poll to commit \(inEngine) ms, timestamp to decision \(decided) ms")
         }
         XCTAssertGreaterThan(engine["max_ms"] ?? 0, 0, "a commit takes time after the poll")
+        // Per record the parts add up to the whole, so the slowest record is within both maxima.
+        XCTAssertLessThanOrEqual(try XCTUnwrap(summary["max_ms"] as? Double), (poll["max_ms"] ?? 0) + (engine["max_ms"] ?? 0) + 0.002)
         XCTAssertTrue(samples.allSatisfy { $0["poll_p99_ms"] is Double && $0["engine_p99_ms"] is Double },
                       "samples carry both parts' p99")
         let cdf = try XCTUnwrap(summary["cdf"] as? [[Double]])

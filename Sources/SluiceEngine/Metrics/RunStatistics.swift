@@ -12,8 +12,8 @@ public struct RunStatistics: Sendable {
     public var byDecision: [Topology.Decision: Int] = [:]
     /// Input record timestamp to the commit that made its decision durable, in microseconds.
     public var eventToDecision = LatencyHistogram()
-    /// Input record timestamp to the poll that handed it to the pipeline, in microseconds: the
-    /// part of `eventToDecision` spent before Sluice had the record (producer, broker, fetch).
+    /// Of `eventToDecision`, the part before Sluice had the record: its timestamp to the poll that
+    /// returned it (producer, broker, fetch), in microseconds.
     public var eventToPoll = LatencyHistogram()
     /// From the poll that returned a record to the commit that made its outputs durable, in
     /// microseconds: Sluice's own part of `eventToDecision`.

@@ -7,10 +7,10 @@ import Foundation
 /// "p999_ms", "max_ms", "lag", "rss_mb"}`: seconds since start, wall clock, records committed
 /// so far and per second over the interval, decisions so far, event-to-decision percentiles of
 /// the records committed in the interval (input record timestamp to their transaction's commit),
-/// total consumer lag of the assigned partitions, resident memory; `poll_p50_ms`, `poll_p99_ms`:
-/// of the records polled in the interval, record timestamp to the poll that returned them (the
-/// part of the latency before Sluice had them: producer, broker, fetch); `engine_p99_ms`: of the
-/// records committed in the interval, their poll to the commit (Sluice's own part).
+/// total consumer lag of the assigned partitions, resident memory; and the two parts of the
+/// latency of the records committed in the interval: `poll_p50_ms`, `poll_p99_ms` (record
+/// timestamp to the poll that returned it: producer, broker, fetch) and `engine_p99_ms` (that
+/// poll to the commit: Sluice's own part).
 /// The summary, over the run after the warm-up: `{"summary": true, "warmup_s", "count", "records_in", "first_record_unix_ms",
 /// "last_commit_unix_ms", "p50_ms", …, "cdf": [[ms, quantile], …], "poll": {"p50_ms", …}, "engine":
 /// {"p50_ms", …}}` over the run.
@@ -46,20 +46,16 @@ final class TimelineRecorder {
     /// Whether records committed at `now` count in the summary.
     func isPastWarmup(now: UInt64, firstRecordAt: UInt64) -> Bool { now - firstRecordAt >= warmupNanos }
 
-    /// Latency of a record whose outputs were just committed, in microseconds.
-    func recordCommitted(latencyMicros: Int64, sincePollMicros: Int64, pastWarmup: Bool) {
-        interval.record(latencyMicros)
-        sincePollInterval.record(sincePollMicros)
+    /// Latency of a record whose outputs were just committed.
+    func recordCommitted(_ latency: LatencyParts, pastWarmup: Bool) {
+        interval.record(latency.total)
+        polledInterval.record(latency.toPoll)
+        sincePollInterval.record(latency.sincePoll)
         if pastWarmup {
-            steady.record(latencyMicros)
-            sincePollSteady.record(sincePollMicros)
+            steady.record(latency.total)
+            polledSteady.record(latency.toPoll)
+            sincePollSteady.record(latency.sincePoll)
         }
-    }
-
-    /// Timestamp-to-poll latency of a record just polled, in microseconds.
-    func recordPolled(latencyMicros: Int64, pastWarmup: Bool) {
-        polledInterval.record(latencyMicros)
-        if pastWarmup { polledSteady.record(latencyMicros) }
     }
 
     /// Writes a sample if a second has passed since the last one.

@@ -50,12 +50,13 @@ extension StreamPipeline {
             let records = try metrics.timed(.poll) {
                 try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: checkpointPendingSince))
             }
+            notePolled(records)
             try throwDeferredRebalanceError()
             sampleOperationalMetrics(batchSize: records.count)
             if records.isEmpty {
                 producer.poll()
             } else {
-                try timingBatch(records) { try processBatch(records, stop: stop) }
+                try timingBatch { try processBatch(records, stop: stop) }
             }
             if checkpointDue { try checkpoint(stop: stop, commit: true) }
             if records.isEmpty && options.exitAtEnd && reachedEnd() { break }
@@ -124,7 +125,7 @@ extension StreamPipeline {
         for record in records {
             let partition = TopicPartition(topic: record.topic, partition: record.partition)
             atLeastOnce.offsets[partition] = max(atLeastOnce.offsets[partition] ?? 0, record.offset + 1)
-            atLeastOnce.awaiting.append(timestamp: record.timestamp, polledAtNanos: lastPollNanos)
+            atLeastOnce.awaiting.append(timestamp: record.timestamp, polledAtMicros: lastPollMicros)
         }
         atLeastOnce.records += records.count
         statistics.recordsIn += records.count

@@ -85,6 +85,7 @@ extension StreamPipeline {
             let records = try metrics.timed(.poll) {
                 try consumer.poll(maxRecords: config.batchSize, timeoutMs: pollTimeoutMs(pendingSince: openSince))
             }
+            notePolled(records)
             try throwDeferredRebalanceError()
             sampleOperationalMetrics(batchSize: records.count)
             // Records fetched before a pending re-positioning are read again after it.
@@ -100,7 +101,7 @@ extension StreamPipeline {
                 }
                 continue
             }
-            try timingBatch(records) { try processTransactional(records, stop: stop) }
+            try timingBatch { try processTransactional(records, stop: stop) }
             if commitDue || (!transaction.isOpen && !transaction.pending.isEmpty) { try commit(stop: stop) }
             if let limit = options.maxRecords, statistics.recordsIn >= limit {
                 try commit(stop: stop)
@@ -219,7 +220,7 @@ extension StreamPipeline {
                 let offset = live[index].offset
                 let first: Int64 = transaction.ranges[partition]?.first ?? offset
                 transaction.ranges[partition] = (first: first, next: offset + 1)
-                transaction.awaiting.append(timestamp: live[index].timestamp, polledAtNanos: lastPollNanos)
+                transaction.awaiting.append(timestamp: live[index].timestamp, polledAtMicros: lastPollMicros)
             }
             transaction.recordCount += live.count
             statistics.recordsIn += live.count

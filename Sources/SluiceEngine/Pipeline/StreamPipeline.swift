@@ -76,8 +76,9 @@ public final class StreamPipeline: @unchecked Sendable {
     public var isReady: Bool { ready.load(ordering: .relaxed) }
     func setReady(_ value: Bool) { ready.store(value, ordering: .relaxed) }
     var statistics = RunStatistics()
-    /// When the last poll that returned records came back (uptime ns).
-    var lastPollNanos: UInt64 = 0
+    /// When the last poll that returned records came back (wall clock, µs: compared with the
+    /// records' producer timestamps).
+    var lastPollMicros: Int64 = 0
     private var inputPartitionCount = 0
     /// Exactly-once bookkeeping (StreamPipeline+Transactions.swift); unused in at-least-once mode.
     var transaction = TransactionState()
@@ -195,6 +196,7 @@ public final class StreamPipeline: @unchecked Sendable {
         try consumer.assign(start)
         while !remaining.isEmpty && !stop.isStopped {
             var records = try consumer.poll(maxRecords: config.batchSize, timeoutMs: config.pollTimeoutMs)
+            notePolled(records)
             records.removeAll { record in
                 let partition = TopicPartition(topic: record.topic, partition: record.partition)
                 guard let limit = end[partition], record.offset >= limit else { return false }
@@ -211,7 +213,7 @@ public final class StreamPipeline: @unchecked Sendable {
                 if let limit = end[partition], record.offset + 1 >= limit { remaining.remove(partition) }
             }
             guard !records.isEmpty else { continue }
-            try timingBatch(records) { try processBatch(records, stop: stop) }
+            try timingBatch { try processBatch(records, stop: stop) }
             if checkpointDue { try checkpoint(stop: stop, commit: false) }
             progress(statistics.recordsIn)
         }
@@ -250,23 +252,18 @@ public final class StreamPipeline: @unchecked Sendable {
         Int64((DispatchTime.now().uptimeNanoseconds - nanos) / 1_000_000)
     }
 
+    /// Notes when a poll came back, called right after it (before lag sampling, Redis probes or
+    /// anything else), so a record's latency splits into what came before Sluice had it and what
+    /// Sluice took (`recordCommitted`).
+    func notePolled(_ records: [KafkaRecord]) {
+        if !records.isEmpty { lastPollMicros = Int64(Date().timeIntervalSince1970 * 1_000_000) }
+    }
+
     /// Runs `process` on one polled batch (either delivery mode, and replay), timing it into the
-    /// run statistics; the first batch also marks when records started to flow. How long each
-    /// record took to reach the engine (its timestamp to this poll's return: producer batching,
-    /// the broker, the fetch) goes into `eventToPoll`, so the event-to-decision latency splits
-    /// into what came before Sluice had the record and what Sluice took.
-    func timingBatch(_ records: [KafkaRecord], _ process: () throws -> Void) throws {
+    /// run statistics; the first batch also marks when records started to flow.
+    func timingBatch(_ process: () throws -> Void) throws {
         let polledAt = DispatchTime.now().uptimeNanoseconds
-        lastPollNanos = polledAt
         if statistics.firstRecordAtNanos == nil { statistics.firstRecordAtNanos = polledAt }
-        let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
-        let pastWarmup = timeline?.isPastWarmup(now: polledAt, firstRecordAt: statistics.firstRecordAtNanos ?? polledAt) ?? false
-        for record in records {
-            guard let timestamp = record.timestamp else { continue }
-            let micros = max(0, wallNow - timestamp * 1000)
-            statistics.eventToPoll.record(micros)
-            timeline?.recordPolled(latencyMicros: micros, pastWarmup: pastWarmup)
-        }
         try process()
         statistics.batchProcessing.record(Int64((DispatchTime.now().uptimeNanoseconds - polledAt) / 1000))
     }
@@ -407,20 +404,22 @@ public final class StreamPipeline: @unchecked Sendable {
     }
 
     /// The outputs of these records are durable now: their latency into the run summary, the
-    /// timeline and the `sluice_event_to_decision_seconds` histogram, and the part of it since
-    /// their poll (Sluice's own) into the summary and the timeline.
+    /// timeline and the `sluice_event_to_decision_seconds` histogram, and its two parts (timestamp
+    /// to poll, poll to now: they add up to it) into the summary and the timeline. Only committed
+    /// records count, once each: records re-read after an abort, or re-applied to state without
+    /// outputs, are not in `awaiting`.
     func recordCommitted(_ awaiting: AwaitingCommit) {
         let wallNow = Int64(Date().timeIntervalSince1970 * 1_000_000)
         let now = DispatchTime.now().uptimeNanoseconds
         statistics.lastCommitAtNanos = now
         let pastWarmup = timeline?.isPastWarmup(now: now, firstRecordAt: statistics.firstRecordAtNanos ?? now) ?? false
-        for (timestamp, polled) in zip(awaiting.timestamps, awaiting.polledAtNanos) {
-            let micros = max(0, wallNow - timestamp * 1000)
-            let sincePoll = Int64((now - min(polled, now)) / 1000)
-            statistics.eventToDecision.record(micros)
-            statistics.pollToCommit.record(sincePoll)
-            metrics.eventToDecision.recordMicroseconds(micros)
-            timeline?.recordCommitted(latencyMicros: micros, sincePollMicros: sincePoll, pastWarmup: pastWarmup)
+        for (timestamp, polled) in zip(awaiting.timestamps, awaiting.polledAtMicros) {
+            let latency = LatencyParts(timestampMs: timestamp, polledAtMicros: polled, nowMicros: wallNow)
+            statistics.eventToDecision.record(latency.total)
+            statistics.eventToPoll.record(latency.toPoll)
+            statistics.pollToCommit.record(latency.sincePoll)
+            metrics.eventToDecision.recordMicroseconds(latency.total)
+            timeline?.recordCommitted(latency, pastWarmup: pastWarmup)
         }
     }
 
