@@ -100,17 +100,23 @@ struct ColumnLayout: Sendable {
 extension ColumnLayout.Variant {
     enum Pin { case left, right }
 
-    /// Where this variant pins `input`, or nil when the input is compared through its bin.
-    /// (`.nanAsZero` never pins: NaN is binned as 0.)
-    @inline(__always)
-    func pin(_ input: ColumnLayout.Input) -> Pin? {
+    /// Which inputs this variant pins (those that are NaN, or those that count as zero, NaN
+    /// included) and to which side; nil for `.nanAsZero`, which never pins (NaN is binned as 0).
+    var pinRule: (zero: Bool, side: Pin)? {
         switch self {
-        case .nanLeft: return input.isNaN ? .left : nil
-        case .nanRight: return input.isNaN ? .right : nil
-        case .zeroOrNaNLeft: return input.isZero ? .left : nil
-        case .zeroOrNaNRight: return input.isZero ? .right : nil
+        case .nanLeft: return (false, .left)
+        case .nanRight: return (false, .right)
+        case .zeroOrNaNLeft: return (true, .left)
+        case .zeroOrNaNRight: return (true, .right)
         case .nanAsZero: return nil
         }
+    }
+
+    /// Where this variant pins `input`, or nil when the input is compared through its bin.
+    @inline(__always)
+    func pin(_ input: ColumnLayout.Input) -> Pin? {
+        guard let rule = pinRule, rule.zero ? input.isZero : input.isNaN else { return nil }
+        return rule.side
     }
 }
 

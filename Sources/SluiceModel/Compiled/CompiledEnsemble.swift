@@ -403,24 +403,54 @@ struct CompiledEnsemble: Sendable {
         let e = ensemble
         let width = e.featureCount
         let roundToFloat = layout.roundToFloat
-        plans.withUnsafeBufferPointer { plans in
-            for plan in plans {
-                let feature = Int(plan.feature)
-                let zeroBin = index.count(feature: feature, 0)
-                for r in 0..<Self.blockRows {
-                    let input = ColumnLayout.Input(r < rows ? features[r * width + feature] : 0, roundToFloat: roundToFloat)
-                    let bin = input.isNaN ? zeroBin : index.count(feature: feature, input.x)
-                    for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
-                        let variant = variants[v]
-                        let pinned: Int?
-                        switch variant.kind.pin(input) {
-                        case .left?: pinned = 0
-                        case .right?: pinned = 127
-                        case nil: pinned = nil
-                        }
-                        for chunkIndex in 0..<Int(variant.chunks) {
-                            let byte = pinned ?? min(max(bin - chunkIndex * Self.chunk, 0), Self.chunk)
-                            bytes[(Int(variant.byteColumn) + chunkIndex) * Self.blockRows + r] = UInt8(truncatingIfNeeded: byte)
+        let n = Self.blockRows
+        // Per row of the feature at hand: its value for the search, whether it is NaN, whether
+        // LightGBM counts it as zero, and its threshold count.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { xs in
+            withUnsafeTemporaryAllocation(of: Bool.self, capacity: 2 * n) { flags in
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: n) { bins in
+                    let isNaN = flags.baseAddress!, isZero = flags.baseAddress! + n
+                    plans.withUnsafeBufferPointer { plans in
+                        variants.withUnsafeBufferPointer { variants in
+                            for plan in plans {
+                                let feature = Int(plan.feature)
+                                for r in 0..<n {
+                                    let input = ColumnLayout.Input(r < rows ? features[r * width + feature] : 0, roundToFloat: roundToFloat)
+                                    isNaN[r] = input.isNaN
+                                    isZero[r] = input.isZero
+                                    // NaN is binned as 0 (where no variant pins it).
+                                    xs[r] = input.isNaN ? 0 : input.x
+                                }
+                                index.counts(feature: feature, xs.baseAddress!, n: n, into: bins.baseAddress!)
+                                for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
+                                    let variant = variants[v]
+                                    // The variant's pin, decided once, not per row (a jump table
+                                    // per row was a tenth of the block path's time).
+                                    let pinned = variant.kind.pinRule.map { rule in
+                                        (rows: rule.zero ? isZero : isNaN, byte: UInt8(rule.side == .left ? 0 : 127))
+                                    }
+                                    for chunkIndex in 0..<Int(variant.chunks) {
+                                        let column = UnsafeMutableRawPointer(bytes + (Int(variant.byteColumn) + chunkIndex) * n)
+                                        let offset = SIMD16<Int32>(repeating: Int32(chunkIndex * Self.chunk))
+                                        // Sixteen rows at a time: the chunk's byte is the count
+                                        // minus the chunk's offset, clamped to the chunk.
+                                        for r in stride(from: 0, to: n, by: 16) {
+                                            let counts = UnsafeRawPointer(bins.baseAddress! + r).loadUnaligned(as: SIMD16<Int32>.self)
+                                            var byte = SIMD16<UInt8>(truncatingIfNeeded: (counts &- offset).clamped(
+                                                lowerBound: SIMD16(repeating: 0), upperBound: SIMD16(repeating: Int32(Self.chunk))))
+                                            if let pinned {
+                                                // Bools are bytes 0 or 1: 0 − b is an all-ones mask
+                                                // where pinned (`.!=` and `replace(with:where:)` went
+                                                // lane by lane through the stack).
+                                                let pins = UnsafeRawPointer(pinned.rows + r).loadUnaligned(as: SIMD16<UInt8>.self)
+                                                let mask = SIMD16<UInt8>() &- pins
+                                                byte = (byte & ~mask) | (SIMD16(repeating: pinned.byte) & mask)
+                                            }
+                                            column.storeBytes(of: byte, toByteOffset: r, as: SIMD16<UInt8>.self)
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }

@@ -63,4 +63,46 @@ struct ThresholdIndex: Sendable {
         }
         return c
     }
+
+    /// `count(feature:_:)` of `n` values at once (a block of rows): level by level, so the
+    /// searches of different values are independent work within each level instead of one
+    /// chain of dependent loads after another, and the top block is the same for all of them.
+    /// `xs` must hold no NaN.
+    func counts(feature: Int, _ xs: UnsafePointer<Double>, n: Int, into out: UnsafeMutablePointer<Int32>) {
+        for r in 0..<n { out[r] = 0 }
+        let total = counts[feature]
+        guard total > 0 else { return }
+        let levels = Int(firstLevel[feature])..<Int(firstLevel[feature + 1])
+        keys.withUnsafeBufferPointer { keys in
+            levelStarts.withUnsafeBufferPointer { starts in
+                let base = keys.baseAddress!
+                // One loop per comparison, so neither the split kind nor +∞ is tested per value.
+                if lessThan {
+                    for level in levels {
+                        Self.descend(base + Int(starts[level]) &* 8, xs, n, out) { block, x in
+                            // +∞ passes every threshold of a `<` split but must not pass the
+                            // +∞ padding: the largest finite value passes exactly the thresholds.
+                            block .<= SIMD8(repeating: Swift.min(x, .greatestFiniteMagnitude))
+                        }
+                    }
+                } else {
+                    for level in levels {
+                        Self.descend(base + Int(starts[level]) &* 8, xs, n, out) { block, x in block .< SIMD8(repeating: x) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One level of `counts`: each value's count so far picks its block of the level at `level`.
+    @inline(__always)
+    private static func descend(_ level: UnsafePointer<Double>, _ xs: UnsafePointer<Double>, _ n: Int, _ out: UnsafeMutablePointer<Int32>,
+                                _ passes: (SIMD8<Double>, Double) -> SIMDMask<SIMD8<Int64>>) {
+        for r in 0..<n {
+            let c = Int(out[r])
+            let block = UnsafeRawPointer(level + c &* 8).loadUnaligned(as: SIMD8<Double>.self)
+            // Lanes are -1 where true.
+            out[r] = Int32(truncatingIfNeeded: c &* 8 &+ Int(0 &- passes(block, xs[r] + 0)._storage.wrappedSum()))
+        }
+    }
 }
