@@ -42,10 +42,7 @@ public struct RunStatistics: Sendable {
 
     public var summary: String {
         let classes = Topology.Decision.allCases.map { "\($0.rawValue)=\(byDecision[$0, default: 0])" }.joined(separator: " ")
-        let p50 = Double(eventToDecision.percentile(0.50)) / 1000
-        let p95 = Double(eventToDecision.percentile(0.95)) / 1000
-        let p99 = Double(eventToDecision.percentile(0.99)) / 1000
-        let p999 = Double(eventToDecision.percentile(0.999)) / 1000
+        let e = eventToDecision
         return """
             events in:        \(recordsIn)
             decisions out:    \(decisions) (\(classes))
@@ -53,12 +50,17 @@ public struct RunStatistics: Sendable {
             dead-lettered:    \(deadLettered)
             batches:          \(batches)
             throughput:       \(Int(recordsPerSecond.rounded())) events/s
-            event→decision:   p50 \(formatMillis(p50)) ms, p95 \(formatMillis(p95)) ms, p99 \(formatMillis(p99)) ms, p99.9 \(formatMillis(p999)) ms (record timestamp to commit; includes time queued in Kafka)
-            event→poll:       p50 \(formatMillis(Double(eventToPoll.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(eventToPoll.percentile(0.99)) / 1000)) ms (record timestamp to the poll that returned it: producer, broker, fetch)
-            poll→commit:      p50 \(formatMillis(Double(pollToCommit.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(pollToCommit.percentile(0.99)) / 1000)) ms (Sluice's own part: the poll that returned a record to the commit of its outputs)
+            event→decision:   p50 \(millis(e, 0.50)) ms, p95 \(millis(e, 0.95)) ms, p99 \(millis(e, 0.99)) ms, p99.9 \(millis(e, 0.999)) ms (record timestamp to commit; includes time queued in Kafka)
+            event→poll:       p50 \(millis(eventToPoll, 0.50)) ms, p99 \(millis(eventToPoll, 0.99)) ms (record timestamp to the poll that returned it: producer, broker, fetch)
+            poll→commit:      p50 \(millis(pollToCommit, 0.50)) ms, p99 \(millis(pollToCommit, 0.99)) ms (Sluice's own part: the poll that returned a record to the commit of its outputs)
             transactions:     \(transactionsCommitted) committed, \(transactionsAborted) aborted; \(recordsRecovered) records re-applied to state, \(fencedWrites) fenced writes, \(redisOutages) Redis outages
-            batch latency:    p50 \(formatMillis(Double(batchProcessing.percentile(0.50)) / 1000)) ms, p99 \(formatMillis(Double(batchProcessing.percentile(0.99)) / 1000)) ms (poll to commit, \(recordsIn / max(batches, 1)) records per batch)
+            batch latency:    p50 \(millis(batchProcessing, 0.50)) ms, p99 \(millis(batchProcessing, 0.99)) ms (poll to commit, \(recordsIn / max(batches, 1)) records per batch)
             """
+    }
+
+    /// The `quantile` of a histogram of microseconds, in milliseconds to one decimal.
+    private func millis(_ histogram: LatencyHistogram, _ quantile: Double) -> String {
+        formatMillis(Double(histogram.percentile(quantile)) / 1000)
     }
 
     private func formatMillis(_ value: Double) -> String {

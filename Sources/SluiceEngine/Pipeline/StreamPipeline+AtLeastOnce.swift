@@ -185,7 +185,7 @@ extension StreamPipeline {
     private func drainStateWrites(stop: StopSignal) throws {
         var outage = false
         defer { if outage { setReady(true) } }
-        try metrics.timed(.redisFlush) {
+        _ = try metrics.timed(.redisFlush) {
             try flusher.drain {
                 guard flusher.isRetrying else { return }
                 noteRedisOutage(&outage)

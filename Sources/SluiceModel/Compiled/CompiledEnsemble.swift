@@ -404,51 +404,49 @@ struct CompiledEnsemble: Sendable {
         let width = e.featureCount
         let roundToFloat = layout.roundToFloat
         let n = Self.blockRows
-        // Per row of the feature at hand: its value for the search, whether it is NaN, whether
-        // LightGBM counts it as zero, and its threshold count.
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { xs in
-            withUnsafeTemporaryAllocation(of: Bool.self, capacity: 2 * n) { flags in
-                withUnsafeTemporaryAllocation(of: Int32.self, capacity: n) { bins in
-                    let isNaN = flags.baseAddress!, isZero = flags.baseAddress! + n
-                    plans.withUnsafeBufferPointer { plans in
-                        variants.withUnsafeBufferPointer { variants in
-                            for plan in plans {
-                                let feature = Int(plan.feature)
-                                for r in 0..<n {
-                                    let input = ColumnLayout.Input(r < rows ? features[r * width + feature] : 0, roundToFloat: roundToFloat)
-                                    isNaN[r] = input.isNaN
-                                    isZero[r] = input.isZero
-                                    // NaN is binned as 0 (where no variant pins it).
-                                    xs[r] = input.isNaN ? 0 : input.x
-                                }
-                                index.counts(feature: feature, xs.baseAddress!, n: n, into: bins.baseAddress!)
-                                for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
-                                    let variant = variants[v]
-                                    // The variant's pin, decided once, not per row (a jump table
-                                    // per row was a tenth of the block path's time).
-                                    let pinned = variant.kind.pinRule.map { rule in
-                                        (rows: rule.zero ? isZero : isNaN, byte: UInt8(rule.side == .left ? 0 : 127))
+        // Per row of the feature at hand: its value for the search, its threshold count, whether
+        // it is NaN and whether LightGBM counts it as zero (one scratch block for all four).
+        withUnsafeTemporaryAllocation(byteCount: n * (8 + 4 + 2), alignment: 16) { scratch in
+            let xs = scratch.baseAddress!.bindMemory(to: Double.self, capacity: n)
+            let bins = (scratch.baseAddress! + 8 * n).bindMemory(to: Int32.self, capacity: n)
+            let isNaN = (scratch.baseAddress! + 12 * n).bindMemory(to: Bool.self, capacity: 2 * n), isZero = isNaN + n
+            plans.withUnsafeBufferPointer { plans in
+                variants.withUnsafeBufferPointer { variants in
+                    for plan in plans {
+                        let feature = Int(plan.feature)
+                        for r in 0..<n {
+                            let input = ColumnLayout.Input(r < rows ? features[r * width + feature] : 0, roundToFloat: roundToFloat)
+                            isNaN[r] = input.isNaN
+                            isZero[r] = input.isZero
+                            // NaN is binned as 0 (where no variant pins it).
+                            xs[r] = input.isNaN ? 0 : input.x
+                        }
+                        index.counts(feature: feature, xs, n: n, into: bins)
+                        for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
+                            let variant = variants[v]
+                            // The variant's pin, decided once, not per row (a jump table per row
+                            // was a tenth of the block path's time).
+                            let pinned = variant.kind.pinRule.map { rule in
+                                (rows: rule.zero ? isZero : isNaN, byte: UInt8(rule.side == .left ? 0 : 127))
+                            }
+                            for chunkIndex in 0..<Int(variant.chunks) {
+                                let column = UnsafeMutableRawPointer(bytes + (Int(variant.byteColumn) + chunkIndex) * n)
+                                let offset = SIMD16<Int32>(repeating: Int32(chunkIndex * Self.chunk))
+                                // Sixteen rows at a time: the chunk's byte is the count minus the
+                                // chunk's offset, clamped to the chunk.
+                                for r in stride(from: 0, to: n, by: 16) {
+                                    let counts = UnsafeRawPointer(bins + r).loadUnaligned(as: SIMD16<Int32>.self)
+                                    var byte = SIMD16<UInt8>(truncatingIfNeeded: (counts &- offset).clamped(
+                                        lowerBound: SIMD16(repeating: 0), upperBound: SIMD16(repeating: Int32(Self.chunk))))
+                                    if let pinned {
+                                        // Bools are bytes 0 or 1: 0 − b is an all-ones mask where
+                                        // pinned (`.!=` and `replace(with:where:)` went lane by
+                                        // lane through the stack).
+                                        let pins = UnsafeRawPointer(pinned.rows + r).loadUnaligned(as: SIMD16<UInt8>.self)
+                                        let mask = SIMD16<UInt8>() &- pins
+                                        byte = (byte & ~mask) | (SIMD16(repeating: pinned.byte) & mask)
                                     }
-                                    for chunkIndex in 0..<Int(variant.chunks) {
-                                        let column = UnsafeMutableRawPointer(bytes + (Int(variant.byteColumn) + chunkIndex) * n)
-                                        let offset = SIMD16<Int32>(repeating: Int32(chunkIndex * Self.chunk))
-                                        // Sixteen rows at a time: the chunk's byte is the count
-                                        // minus the chunk's offset, clamped to the chunk.
-                                        for r in stride(from: 0, to: n, by: 16) {
-                                            let counts = UnsafeRawPointer(bins.baseAddress! + r).loadUnaligned(as: SIMD16<Int32>.self)
-                                            var byte = SIMD16<UInt8>(truncatingIfNeeded: (counts &- offset).clamped(
-                                                lowerBound: SIMD16(repeating: 0), upperBound: SIMD16(repeating: Int32(Self.chunk))))
-                                            if let pinned {
-                                                // Bools are bytes 0 or 1: 0 − b is an all-ones mask
-                                                // where pinned (`.!=` and `replace(with:where:)` went
-                                                // lane by lane through the stack).
-                                                let pins = UnsafeRawPointer(pinned.rows + r).loadUnaligned(as: SIMD16<UInt8>.self)
-                                                let mask = SIMD16<UInt8>() &- pins
-                                                byte = (byte & ~mask) | (SIMD16(repeating: pinned.byte) & mask)
-                                            }
-                                            column.storeBytes(of: byte, toByteOffset: r, as: SIMD16<UInt8>.self)
-                                        }
-                                    }
+                                    column.storeBytes(of: byte, toByteOffset: r, as: SIMD16<UInt8>.self)
                                 }
                             }
                         }

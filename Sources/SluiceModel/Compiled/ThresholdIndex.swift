@@ -6,8 +6,9 @@
 /// of 8; level k+1 holds the last key of every 8-key block of level k but the final one (the
 /// separators), padded the same way, until a level fits one block. Searching from the top,
 /// `c = 8c + #(keys in block c that x passes)` at each level: block c always exists because a
-/// level with b blocks has b − 1 separators above it, and x = +∞ (which would pass the padding)
-/// is answered directly. One 8-wide comparison and a lane count per level (3 levels for 512).
+/// level with b blocks has b − 1 separators above it, and x = +∞ (which would pass the padding
+/// of a `<` split) is searched as the largest finite value. One 8-wide comparison and a lane
+/// count per level (3 levels for 512).
 struct ThresholdIndex: Sendable {
     /// All levels of all features, each level a whole number of 8-key blocks. Plain doubles
     /// loaded unaligned: Swift arrays do not guarantee SIMD8<Double>'s 64-byte alignment.
@@ -44,30 +45,17 @@ struct ThresholdIndex: Sendable {
     /// `<=`). `x` must not be NaN.
     @inline(__always)
     func count(feature: Int, _ x: Double) -> Int {
-        let n = counts[feature]
-        guard n > 0 else { return 0 }
-        // x = +∞ passes every threshold of a `<` split (t ≤ x), padding included: answer directly.
-        if lessThan && x == .infinity { return n }
-        let probe = SIMD8<Double>(repeating: x + 0)
-        var c = 0
-        keys.withUnsafeBufferPointer { keys in
-            levelStarts.withUnsafeBufferPointer { starts in
-                for level in Int(firstLevel[feature])..<Int(firstLevel[feature + 1]) {
-                    let start = starts[level]
-                    let block = UnsafeRawPointer(keys.baseAddress! + (Int(start) &+ c) &* 8).loadUnaligned(as: SIMD8<Double>.self)
-                    let passed = lessThan ? (block .<= probe) : (block .< probe)
-                    // Lanes are -1 where true.
-                    c = c &* 8 &+ Int(0 &- passed._storage.wrappedSum())
-                }
-            }
-        }
-        return c
+        var value = x
+        var c: Int32 = 0
+        counts(feature: feature, &value, n: 1, into: &c)
+        return Int(c)
     }
 
-    /// `count(feature:_:)` of `n` values at once (a block of rows): level by level, so the
+    /// The threshold counts (`count(feature:_:)`) of `n` values at once (a block of rows): level by level, so the
     /// searches of different values are independent work within each level instead of one
     /// chain of dependent loads after another, and the top block is the same for all of them.
     /// `xs` must hold no NaN.
+    @inline(__always)
     func counts(feature: Int, _ xs: UnsafePointer<Double>, n: Int, into out: UnsafeMutablePointer<Int32>) {
         for r in 0..<n { out[r] = 0 }
         let total = counts[feature]
