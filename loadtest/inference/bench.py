@@ -12,6 +12,11 @@ onnxmltools). Python peers are timed around their predict call, which includes t
 overhead, as a Python service would pay it; TL2cgen's and lleaves' compiled code is also timed
 from C with no Python in the loop (native_bench.c), and the fastest of all is the reference.
 Median of repeated rounds. Run it on an otherwise idle machine. Not a test.
+
+Then, because this VM's speed drifts by ±30 % over seconds and each engine above is timed in
+its own few seconds, every (model, calls) pair is timed again in `--pairs` paired rounds: the
+fastest peer and Sluice back to back (order alternating), `--pair-seconds` each, and the table's
+last column is the median of the per-round speed-ups with their range.
 """
 import argparse
 import os
@@ -53,16 +58,18 @@ def link_shared(obj):
 
 def native_bench(work):
     binary = os.path.join(work, "native_bench")
-    if not os.path.exists(binary):
-        subprocess.run(["gcc", "-O3", "-o", binary, os.path.join(HERE, "native_bench.c"), "-ldl", "-lm"], check=True)
+    source = os.path.join(HERE, "native_bench.c")
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
+        subprocess.run(["gcc", "-O3", "-o", binary, source, "-ldl", "-lm"], check=True)
     return binary
 
 
-def native_ns(work, kind, lib, rows_f64, rows, seconds):
-    out = subprocess.run([native_bench(work), kind, lib, rows_f64, str(rows.shape[0]), str(rows.shape[1]), str(seconds)],
-                         check=True, capture_output=True, text=True).stdout
+def native_ns(work, kind, lib, rows_f64, rows, seconds, mode=None):
+    """(batch64, single) ns/row of a compiled peer; only the one named by `mode` when given."""
+    out = subprocess.run([native_bench(work), kind, lib, rows_f64, str(rows.shape[0]), str(rows.shape[1]), str(seconds)]
+                         + ([mode] if mode else []), check=True, capture_output=True, text=True).stdout
     values = dict(line.split("=") for line in out.split() if "=" in line)
-    return float(values["ns_per_row_batch64"]), float(values["ns_per_row_single"])
+    return float(values.get("ns_per_row_batch64", "nan")), float(values.get("ns_per_row_single", "nan"))
 
 
 def peers_for(path, kind, work):
@@ -147,11 +154,34 @@ def sluice_ns(binary, model, rows_csv, batch, seconds):
     return float(out.strip().splitlines()[-1].split("=")[1])
 
 
+def paired_ratios(args, fastest, peers, native, model, rows, rows_csv, rows_f64, data, batch):
+    """Speed-ups over `fastest` from rounds that time it and Sluice back to back, order alternating."""
+    def peer():
+        if fastest in native:
+            kind, lib = native[fastest]
+            batch64, single = native_ns(args.work, kind, lib, rows_f64, rows, args.pair_seconds, "batch64" if batch > 1 else "single")
+            return batch64 if batch > 1 else single
+        return timed(peers[fastest], data, batch, args.pair_seconds)
+
+    ratios = []
+    for round_ in range(args.pairs):
+        if round_ % 2 == 0:
+            theirs = peer()
+            ours = sluice_ns(args.sluice, model, rows_csv, batch, args.pair_seconds)
+        else:
+            ours = sluice_ns(args.sluice, model, rows_csv, batch, args.pair_seconds)
+            theirs = peer()
+        ratios.append(theirs / ours)
+    return ratios
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default="/tmp/sluice-bench")
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--sluice", default=os.path.join(ROOT, ".build", "release", "sluice"))
+    parser.add_argument("--pairs", type=int, default=5, help="paired rounds of the fastest peer and Sluice (0: none)")
+    parser.add_argument("--pair-seconds", type=float, default=1)
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.work, "rows.npy")):
         subprocess.run([sys.executable, os.path.join(HERE, "make_models.py"), args.work], check=True)
@@ -160,8 +190,8 @@ def main():
     rows_csv = os.path.join(args.work, "rows.csv")
     rows_f64 = os.path.join(args.work, "rows.f64")
     rows.astype(np.float64).tofile(rows_f64)
-    lines = ["| model | calls | peers (ns/row) | fastest peer | Sluice ns/row | Sluice speed-up |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | calls | peers (ns/row) | fastest peer | Sluice ns/row | Sluice speed-up | paired rounds: median (range) |",
+             "|---|---|---|---|---|---|---|"]
     for file, label in MODELS:
         path = os.path.join(args.work, file)
         kind = "xgboost" if file.startswith("xgb") else "lightgbm"
@@ -181,7 +211,10 @@ def main():
             print(f"  {mode:15} {'sluice':18} {ours:10.1f} ns/row", file=sys.stderr)
             fastest = min(results, key=results.get)
             peer_text = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(results.items(), key=lambda kv: kv[1]))
-            lines.append(f"| {label} | {mode} | {peer_text} | {fastest} | {ours:,.0f} | {results[fastest] / ours:.2f}× |")
+            ratios = paired_ratios(args, fastest, peers, native, path, rows, rows_csv, rows_f64, data, batch)
+            paired = f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else "–"
+            print(f"  {mode:15} paired speed-ups over {fastest}: {', '.join(f'{r:.2f}' for r in ratios)}", file=sys.stderr)
+            lines.append(f"| {label} | {mode} | {peer_text} | {fastest} | {ours:,.0f} | {results[fastest] / ours:.2f}× | {paired} |")
     print("\n".join(lines))
 
 

@@ -1,8 +1,8 @@
 /* Times compiled peers with no Python in the loop, for docs/performance.md:
- *   native_bench tl2cgen LIB.so ROWS.f64 N_ROWS N_FEATURES SECONDS
- *   native_bench lleaves LIB.so ROWS.f64 N_ROWS N_FEATURES SECONDS
+ *   native_bench tl2cgen LIB.so ROWS.f64 N_ROWS N_FEATURES SECONDS [batch64|single]
+ *   native_bench lleaves LIB.so ROWS.f64 N_ROWS N_FEATURES SECONDS [batch64|single]
  * ROWS.f64 holds row-major doubles (NaN = missing). Prints ns_per_row_batch64=... and
- * ns_per_row_single=... (median over rounds). TL2cgen's predict() scores one row per call, so its
+ * ns_per_row_single=... (median over rounds; only the named one when a mode is given). TL2cgen's predict() scores one row per call, so its
  * two numbers differ only by loop overhead; lleaves' forest_root() takes a row range. */
 #include <dlfcn.h>
 #include <math.h>
@@ -30,7 +30,12 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 7) { fprintf(stderr, "usage: %s tl2cgen|lleaves LIB ROWS N_ROWS N_FEATURES SECONDS\n", argv[0]); return 2; }
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: %s tl2cgen|lleaves LIB ROWS N_ROWS N_FEATURES SECONDS [batch64|single]\n", argv[0]);
+        return 2;
+    }
+    int first = argc == 8 && strcmp(argv[7], "single") == 0 ? 1 : 0;
+    int last = argc == 8 && strcmp(argv[7], "batch64") == 0 ? 0 : 1;
     const char *kind = argv[1];
     int n = atoi(argv[4]), f = atoi(argv[5]);
     double seconds = atof(argv[6]);
@@ -43,7 +48,7 @@ int main(int argc, char **argv) {
     volatile double sink = 0;
     double samples[2][4096];
     int counts[2] = {0, 0};
-    for (int mode = 0; mode < 2; mode++) {           /* 0: 64-row batches, 1: single rows */
+    for (int mode = first; mode <= last; mode++) {   /* 0: 64-row batches, 1: single rows */
         int batch = mode == 0 ? 64 : 1;
         double deadline = now_ns() + seconds * 1e9;
         for (int round = 0; round < 4096 && (now_ns() < deadline || round < 5); round++) {
@@ -90,7 +95,8 @@ int main(int argc, char **argv) {
         }
         qsort(samples[mode], counts[mode], sizeof(double), cmp);
     }
-    printf("sink=%g\nns_per_row_batch64=%.1f\nns_per_row_single=%.1f\n", sink,
-           samples[0][counts[0] / 2], samples[1][counts[1] / 2]);
+    printf("sink=%g\n", sink);
+    if (first == 0) printf("ns_per_row_batch64=%.1f\n", samples[0][counts[0] / 2]);
+    if (last == 1) printf("ns_per_row_single=%.1f\n", samples[1][counts[1] / 2]);
     return 0;
 }
