@@ -70,6 +70,8 @@ struct CompiledEnsemble: Sendable {
 
     private let index: ThresholdIndex
     private let plans: [FeaturePlan]
+    /// `plans`' features, for `ThresholdIndex.counts(features:…)`.
+    private let planFeatures: [Int32]
     private let variants: [VariantColumn]
     private let categoricalColumns: [(node: Int, byteColumn: Int, layoutColumn: Int)]
 
@@ -112,6 +114,7 @@ struct CompiledEnsemble: Sendable {
         }
         self.index = ThresholdIndex(thresholds: layout.thresholds, lessThan: layout.lessThan)
         self.plans = plans
+        self.planFeatures = plans.map(\.feature)
         self.variants = variants
         self.categoricalColumns = categoricalColumns
 
@@ -315,21 +318,37 @@ struct CompiledEnsemble: Sendable {
     private func fillRowValues(_ values: UnsafeMutablePointer<UInt32>, row: UnsafePointer<Double>) {
         let e = ensemble
         let roundToFloat = layout.roundToFloat
-        plans.withUnsafeBufferPointer { plans in
-            variants.withUnsafeBufferPointer { variants in
-                for plan in plans {
-                    let feature = Int(plan.feature)
-                    let input = ColumnLayout.Input(row[feature], roundToFloat: roundToFloat)
-                    let bin = UInt32(truncatingIfNeeded: index.count(feature: feature, input.isNaN ? 0 : input.x)) << 16
-                    for v in Int(plan.variantStart)..<Int(plan.variantEnd) {
-                        let variant = variants[v]
-                        let value: UInt32
-                        switch variant.kind.pin(input) {
-                        case .left?: value = 0
-                        case .right?: value = RowWalker.alwaysRight
-                        case nil: value = bin
+        let n = plans.count
+        withUnsafeTemporaryAllocation(of: ColumnLayout.Input.self, capacity: n) { inputs in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { xs in
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: n) { bins in
+                    plans.withUnsafeBufferPointer { plans in
+                        for k in 0..<n {
+                            let input = ColumnLayout.Input(row[Int(plans[k].feature)], roundToFloat: roundToFloat)
+                            inputs[k] = input
+                            // NaN is binned as 0 (where no variant pins it).
+                            xs[k] = input.isNaN ? 0 : input.x
                         }
-                        values[Int(variant.layoutColumn)] = value
+                        // All features' searches at once (one feature at a time waited on each
+                        // level's load: a tenth of the single-row time).
+                        planFeatures.withUnsafeBufferPointer {
+                            index.counts(features: $0.baseAddress!, xs.baseAddress!, n: n, into: bins.baseAddress!)
+                        }
+                        variants.withUnsafeBufferPointer { variants in
+                            for k in 0..<n {
+                                let bin = UInt32(truncatingIfNeeded: bins[k]) << 16
+                                for v in Int(plans[k].variantStart)..<Int(plans[k].variantEnd) {
+                                    let variant = variants[v]
+                                    let value: UInt32
+                                    switch variant.kind.pin(inputs[k]) {
+                                    case .left?: value = 0
+                                    case .right?: value = RowWalker.alwaysRight
+                                    case nil: value = bin
+                                    }
+                                    values[Int(variant.layoutColumn)] = value
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -18,6 +18,9 @@ struct ThresholdIndex: Sendable {
     private var levelStarts: [Int32] = []
     private var firstLevel: [Int32] = [0]
     private var counts: [Int] = []
+    /// Levels per feature (0 for a feature without thresholds), and the most of any feature.
+    private var depths: [Int32] = []
+    private var maxDepth = 0
     let lessThan: Bool
 
     init(thresholds: [[Double]], lessThan: Bool) {
@@ -38,6 +41,8 @@ struct ThresholdIndex: Sendable {
                 keys += level
             }
             firstLevel.append(Int32(levelStarts.count))
+            depths.append(sorted.isEmpty ? 0 : Int32(levels.count))
+            maxDepth = max(maxDepth, Int(depths.last!))
         }
     }
 
@@ -79,6 +84,58 @@ struct ThresholdIndex: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// The threshold counts of one value per feature, `xs[k]` of feature `features[k]` (a single
+    /// row's features): level by level across the features, each aligned on its last level, so
+    /// the searches of different features are independent work in each step instead of one
+    /// feature's dependent loads after another's (one feature's three levels wait on each other
+    /// for most of their time). `xs` must hold no NaN.
+    @inline(__always)
+    func counts(features: UnsafePointer<Int32>, _ xs: UnsafePointer<Double>, n: Int, into out: UnsafeMutablePointer<Int32>) {
+        for k in 0..<n { out[k] = 0 }
+        keys.withUnsafeBufferPointer { keys in
+            levelStarts.withUnsafeBufferPointer { starts in
+                firstLevel.withUnsafeBufferPointer { firstLevel in
+                    depths.withUnsafeBufferPointer { depths in
+                        let base = keys.baseAddress!
+                        // One loop per comparison, as in `counts(feature:…)`: a split-kind test
+                        // inside made LLVM compare lane by lane with a branch each.
+                        if lessThan {
+                            Self.descend(features, xs, n, out, maxDepth, base, starts, firstLevel, depths) { block, x in
+                                block .<= SIMD8(repeating: Swift.min(x, .greatestFiniteMagnitude))
+                            }
+                        } else {
+                            Self.descend(features, xs, n, out, maxDepth, base, starts, firstLevel, depths) { block, x in
+                                block .< SIMD8(repeating: x)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The levels of `counts(features:…)`, from the deepest feature's first down to every
+    /// feature's last.
+    @inline(__always)
+    private static func descend(_ features: UnsafePointer<Int32>, _ xs: UnsafePointer<Double>, _ n: Int, _ out: UnsafeMutablePointer<Int32>,
+                                _ maxDepth: Int, _ base: UnsafePointer<Double>, _ starts: UnsafeBufferPointer<Int32>,
+                                _ firstLevel: UnsafeBufferPointer<Int32>, _ depths: UnsafeBufferPointer<Int32>,
+                                _ passes: (SIMD8<Double>, Double) -> SIMDMask<SIMD8<Int64>>) {
+        var remaining = maxDepth
+        while remaining > 0 {
+            for k in 0..<n {
+                let f = Int(features[k])
+                let depth = Int(depths[f])
+                guard depth >= remaining else { continue }
+                let level = base + Int(starts[Int(firstLevel[f]) &+ depth &- remaining]) &* 8
+                let c = Int(out[k])
+                let block = UnsafeRawPointer(level + c &* 8).loadUnaligned(as: SIMD8<Double>.self)
+                out[k] = Int32(truncatingIfNeeded: c &* 8 &+ Int(0 &- passes(block, xs[k] + 0)._storage.wrappedSum()))
+            }
+            remaining -= 1
         }
     }
 
