@@ -10,15 +10,23 @@ import SluiceRedis
 /// cache (NOSCRIPT), they are loaded again and the whole batch is re-sent, which is safe
 /// because every write here is idempotent.
 extension RedisFeatureStore {
-    /// Writes each entity unless it already holds a position at or beyond the one written
-    /// (a zombie's late write, or a replayed one). KEYS[1] entity; ARGV: ttl, n, n × (fence
-    /// field, offset), then field/value pairs. Returns 1 when written, 0 when fenced off.
+    /// Writes each entity unless Redis already holds a later position in one of the written
+    /// partitions (a zombie's late write: it lacks what a newer owner applied) or nothing newer
+    /// in any (a replayed write). Partitions compare one by one: an entity whose events moved to
+    /// another partition (the input topic got more partitions) writes its old partition's
+    /// position unchanged beside a new one, and that write must land. KEYS[1] entity; ARGV: ttl,
+    /// n, n × (fence field, offset), then field/value pairs. Returns 1 when written, 0 when
+    /// fenced off.
     static let fencedWriteScript = """
         local n = tonumber(ARGV[2])
+        local newer = n == 0
         for i = 0, n - 1 do
           local current = redis.call('HGET', KEYS[1], ARGV[3 + 2 * i])
-          if current and tonumber(current) >= tonumber(ARGV[4 + 2 * i]) then return 0 end
+          local written = tonumber(ARGV[4 + 2 * i])
+          if current and tonumber(current) > written then return 0 end
+          if not current or tonumber(current) < written then newer = true end
         end
+        if not newer then return 0 end
         redis.call('HSET', KEYS[1], unpack(ARGV, 3))
         redis.call('PEXPIRE', KEYS[1], ARGV[1])
         return 1
