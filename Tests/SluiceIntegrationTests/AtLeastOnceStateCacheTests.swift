@@ -36,17 +36,8 @@ final class AtLeastOnceStateCacheTests: XCTestCase {
     }
 
     func testRebalancesCheckpointAndDropTheStatesInMemory() throws {
-        let broker = try TansuTestBroker()
-        let redis = try RedisTestServer()
-        let topology = try Topology.load(path: repositoryRoot + "/topologies/returns-fraud.yaml")
-        try broker.createTopics(["events", "decisions", "events-dlq", "events-late"], partitions: 4)
-        var options = TrafficGenerator.Options()
-        options.events = 3600
-        options.users = 120
-        options.days = 10
-        options.seed = 77
-        options.endTime = 1_790_000_000_000
-        let generated = TrafficGenerator(options: options).generate()
+        let (broker, redis, topology) = try demoTestBed(partitions: 4)
+        let generated = TrafficGenerator.testTraffic(events: 3600, users: 120, days: 10, seed: 77)
         let phases = [generated[0..<1200], generated[1200..<2400], generated[2400...]].map(Array.init)
 
         var kafka = KafkaConfiguration(broker.clientProperties)
@@ -87,15 +78,6 @@ final class AtLeastOnceStateCacheTests: XCTestCase {
         XCTAssertEqual(firstStatistics.recordsIn + secondStatistics.recordsIn, generated.count)
         XCTAssertEqual(try broker.readAll(topic: "decisions").count, valid.reduce(0, +))
 
-        // Each user's events are in one partition, so applying every valid event in produced order
-        // gives the state Redis must hold.
-        let events = generated.compactMap { try? decoder.decode($0.value).get() }
-        var expected: [String: EntityState] = [:]
-        _ = topology.computeFeatures(events, states: &expected)
-        let stored = try first.pipeline.featureStore.load(Array(expected.keys))
-        XCTAssertEqual(stored.count, expected.count)
-        var mismatched: [String] = []
-        for (userID, state) in expected where stored[userID] != state { mismatched.append(userID) }
-        XCTAssertTrue(mismatched.isEmpty, "\(mismatched.count) users' states in Redis differ from the reference, e.g. \(mismatched.prefix(3))")
+        try XCTAssertStatesMatchReference(first.pipeline.featureStore, topology: topology, records: generated)
     }
 }

@@ -168,7 +168,13 @@ extension StreamPipeline {
     }
 
     /// Waits until the flusher has written every checkpoint handed to it, then, with `commit`,
-    /// commits the offsets waiting for that.
+    /// commits the offsets waiting for that and raises exactly-once's applied positions to them.
+    ///
+    /// Why the applied positions: the states of every record below the committed offsets are in
+    /// Redis by now, and an exactly-once run taking over the same group and key prefix later
+    /// re-applies `[A, C)` to state. Left at an earlier exactly-once run's value, `A` would make
+    /// it apply this run's records a second time. Raised after the commit, so `A ≤ C` holds even
+    /// if this process dies in between (then that window is what is re-applied twice).
     private func commitAwaitingOffsets(stop: StopSignal, commit: Bool) throws {
         try drainStateWrites(stop: stop)
         if commit && !atLeastOnce.awaitingCommit.isEmpty {
@@ -176,6 +182,13 @@ extension StreamPipeline {
             try metrics.timed(.commit) { try consumer.commit(offsets) }
             atLeastOnce.commits += 1
             crashIfInjected(afterCommit: atLeastOnce.commits, "offset commit \(atLeastOnce.commits)")
+            var positions: [Int32: Int64] = [:]
+            for (partition, offset) in atLeastOnce.awaitingCommit where partition.topic == topology.inputTopic {
+                positions[partition.partition] = offset
+            }
+            try withRedisRetry(stop: stop, "advance applied positions") {
+                try store.advanceAppliedPositions(topic: topology.inputTopic, positions)
+            }
         }
         atLeastOnce.awaitingCommit.removeAll(keepingCapacity: true)
     }
