@@ -318,6 +318,20 @@ struct CompiledEnsemble: Sendable {
     private func fillRowValues(_ values: UnsafeMutablePointer<UInt32>, row: UnsafePointer<Double>) {
         let e = ensemble
         let roundToFloat = layout.roundToFloat
+        fillNumericValues(values, row: row)
+        for (node, _, column) in categoricalColumns {
+            var x = row[Int(e.splitFeature[node])]
+            if roundToFloat { x = Double(Float(x)) }
+            values[column] = e.goesLeft(node: node, x: x) ? 0 : RowWalker.alwaysRight
+        }
+    }
+
+    /// The numeric columns of `fillRowValues`: every feature's threshold count, then each of its
+    /// variants from it.
+    private func fillNumericValues(_ values: UnsafeMutablePointer<UInt32>, row: UnsafePointer<Double>) {
+        // Models that split on categorical features only have no plans (and no buffers to pass).
+        guard !plans.isEmpty else { return }
+        let roundToFloat = layout.roundToFloat
         let n = plans.count
         withUnsafeTemporaryAllocation(of: ColumnLayout.Input.self, capacity: n) { inputs in
             withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { xs in
@@ -352,11 +366,6 @@ struct CompiledEnsemble: Sendable {
                     }
                 }
             }
-        }
-        for (node, _, column) in categoricalColumns {
-            var x = row[Int(e.splitFeature[node])]
-            if roundToFloat { x = Double(Float(x)) }
-            values[column] = e.goesLeft(node: node, x: x) ? 0 : RowWalker.alwaysRight
         }
     }
 
