@@ -14,3 +14,21 @@ struct LatencyParts {
         sincePoll = total - toPoll
     }
 }
+
+/// Histograms (µs) of committed records' latency and of its two parts, `LatencyParts`.
+public struct LatencyPartHistograms: Sendable {
+    /// Record timestamp to the commit that made its outputs durable.
+    public var total = LatencyHistogram()
+    /// Record timestamp to the poll that returned it (producer, broker, fetch).
+    public var toPoll = LatencyHistogram()
+    /// That poll to the commit: Sluice's own part.
+    public var sincePoll = LatencyHistogram()
+
+    public init() {}
+
+    mutating func record(_ latency: LatencyParts) {
+        total.record(latency.total)
+        toPoll.record(latency.toPoll)
+        sincePoll.record(latency.sincePoll)
+    }
+}

@@ -10,14 +10,9 @@ public struct RunStatistics: Sendable {
     public var late = 0
     public var batches = 0
     public var byDecision: [Topology.Decision: Int] = [:]
-    /// Input record timestamp to the commit that made its decision durable, in microseconds.
-    public var eventToDecision = LatencyHistogram()
-    /// Of `eventToDecision`, the part before Sluice had the record: its timestamp to the poll that
-    /// returned it (producer, broker, fetch), in microseconds.
-    public var eventToPoll = LatencyHistogram()
-    /// From the poll that returned a record to the commit that made its outputs durable, in
-    /// microseconds: Sluice's own part of `eventToDecision`.
-    public var pollToCommit = LatencyHistogram()
+    /// Input record timestamp to the commit that made its decision durable, and its two parts
+    /// (to the poll that returned the record, and from there: Sluice's own), in microseconds.
+    public var eventToDecision = LatencyPartHistograms()
     /// From the poll that returned a batch to the commit of its offsets, in microseconds.
     public var batchProcessing = LatencyHistogram()
     public var startedAtNanos: UInt64 = 0
@@ -42,7 +37,7 @@ public struct RunStatistics: Sendable {
 
     public var summary: String {
         let classes = Topology.Decision.allCases.map { "\($0.rawValue)=\(byDecision[$0, default: 0])" }.joined(separator: " ")
-        let e = eventToDecision
+        let e = eventToDecision.total, toPoll = eventToDecision.toPoll, sincePoll = eventToDecision.sincePoll
         return """
             events in:        \(recordsIn)
             decisions out:    \(decisions) (\(classes))
@@ -51,8 +46,8 @@ public struct RunStatistics: Sendable {
             batches:          \(batches)
             throughput:       \(Int(recordsPerSecond.rounded())) events/s
             event→decision:   p50 \(millis(e, 0.50)) ms, p95 \(millis(e, 0.95)) ms, p99 \(millis(e, 0.99)) ms, p99.9 \(millis(e, 0.999)) ms (record timestamp to commit; includes time queued in Kafka)
-            event→poll:       p50 \(millis(eventToPoll, 0.50)) ms, p99 \(millis(eventToPoll, 0.99)) ms (record timestamp to the poll that returned it: producer, broker, fetch)
-            poll→commit:      p50 \(millis(pollToCommit, 0.50)) ms, p99 \(millis(pollToCommit, 0.99)) ms (Sluice's own part: the poll that returned a record to the commit of its outputs)
+            event→poll:       p50 \(millis(toPoll, 0.50)) ms, p99 \(millis(toPoll, 0.99)) ms (record timestamp to the poll that returned it: producer, broker, fetch)
+            poll→commit:      p50 \(millis(sincePoll, 0.50)) ms, p99 \(millis(sincePoll, 0.99)) ms (Sluice's own part: the poll that returned a record to the commit of its outputs)
             transactions:     \(transactionsCommitted) committed, \(transactionsAborted) aborted; \(recordsRecovered) records re-applied to state, \(fencedWrites) fenced writes, \(redisOutages) Redis outages
             batch latency:    p50 \(millis(batchProcessing, 0.50)) ms, p99 \(millis(batchProcessing, 0.99)) ms (poll to commit, \(recordsIn / max(batches, 1)) records per batch)
             """

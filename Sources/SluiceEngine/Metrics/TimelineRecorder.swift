@@ -21,15 +21,12 @@ final class TimelineRecorder {
     private let startedAtNanos: UInt64
     private var lastSampleNanos: UInt64
     private var lastRecords = 0
-    private var interval = LatencyHistogram()
+    /// Latency of the records committed since the last sample.
+    private var interval = LatencyPartHistograms()
     /// Records committed in the first `warmupNanos` after the first record consumed are left out
     /// of the summary (not of the samples): connection set-up, first transaction, cold caches.
     private let warmupNanos: UInt64
-    private var steady = LatencyHistogram()
-    private var polledInterval = LatencyHistogram()
-    private var polledSteady = LatencyHistogram()
-    private var sincePollInterval = LatencyHistogram()
-    private var sincePollSteady = LatencyHistogram()
+    private var steady = LatencyPartHistograms()
 
     init(path: String, startedAtNanos: UInt64, warmupSeconds: Double = 0) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
@@ -48,14 +45,8 @@ final class TimelineRecorder {
 
     /// Latency of a record whose outputs were just committed.
     func recordCommitted(_ latency: LatencyParts, pastWarmup: Bool) {
-        interval.record(latency.total)
-        polledInterval.record(latency.toPoll)
-        sincePollInterval.record(latency.sincePoll)
-        if pastWarmup {
-            steady.record(latency.total)
-            polledSteady.record(latency.toPoll)
-            sincePollSteady.record(latency.sincePoll)
-        }
+        interval.record(latency)
+        if pastWarmup { steady.record(latency) }
     }
 
     /// Writes a sample if a second has passed since the last one.
@@ -69,24 +60,22 @@ final class TimelineRecorder {
         json.key("records_in"); json.integer(Int64(statistics.recordsIn))
         json.key("rate"); json.number((Double(statistics.recordsIn - lastRecords) / seconds).rounded())
         json.key("decided"); json.integer(Int64(statistics.decisions))
-        writePercentiles(of: interval, into: &json)
-        json.key("poll_p50_ms"); json.number(Double(polledInterval.percentile(0.5)) / 1000)
-        json.key("poll_p99_ms"); json.number(Double(polledInterval.percentile(0.99)) / 1000)
-        json.key("engine_p99_ms"); json.number(Double(sincePollInterval.percentile(0.99)) / 1000)
+        writePercentiles(of: interval.total, into: &json)
+        json.key("poll_p50_ms"); json.number(Double(interval.toPoll.percentile(0.5)) / 1000)
+        json.key("poll_p99_ms"); json.number(Double(interval.toPoll.percentile(0.99)) / 1000)
+        json.key("engine_p99_ms"); json.number(Double(interval.sincePoll.percentile(0.99)) / 1000)
         json.key("lag"); json.integer(lag)
         json.key("rss_mb"); json.number((Self.residentMegabytes() * 10).rounded() / 10)
         json.endObject()
         write(json)
         lastSampleNanos = now
         lastRecords = statistics.recordsIn
-        interval = LatencyHistogram()
-        polledInterval = LatencyHistogram()
-        sincePollInterval = LatencyHistogram()
+        interval = LatencyPartHistograms()
     }
 
     /// The closing line: whole-run percentiles and the latency distribution.
     func finish(statistics: RunStatistics) {
-        let all = steady
+        let all = steady.total
         var json = JSONWriter(capacity: 4096)
         json.beginObject()
         json.key("summary"); json.bool(true)
@@ -111,11 +100,11 @@ final class TimelineRecorder {
         json.endArray()
         json.key("poll")
         json.beginObject()
-        writePercentiles(of: polledSteady, into: &json)
+        writePercentiles(of: steady.toPoll, into: &json)
         json.endObject()
         json.key("engine")
         json.beginObject()
-        writePercentiles(of: sincePollSteady, into: &json)
+        writePercentiles(of: steady.sincePoll, into: &json)
         json.endObject()
         json.endObject()
         write(json)

@@ -415,9 +415,7 @@ public final class StreamPipeline: @unchecked Sendable {
         let pastWarmup = timeline?.isPastWarmup(now: now, firstRecordAt: statistics.firstRecordAtNanos ?? now) ?? false
         for (timestamp, polled) in zip(awaiting.timestamps, awaiting.polledAtMicros) {
             let latency = LatencyParts(timestampMs: timestamp, polledAtMicros: polled, nowMicros: wallNow)
-            statistics.eventToDecision.record(latency.total)
-            statistics.eventToPoll.record(latency.toPoll)
-            statistics.pollToCommit.record(latency.sincePoll)
+            statistics.eventToDecision.record(latency)
             metrics.eventToDecision.recordMicroseconds(latency.total)
             timeline?.recordCommitted(latency, pastWarmup: pastWarmup)
         }

@@ -17,7 +17,6 @@ struct ThresholdIndex: Sendable {
     /// feature f's levels are `levelStarts[firstLevel[f] ..< firstLevel[f + 1]]`.
     private var levelStarts: [Int32] = []
     private var firstLevel: [Int32] = [0]
-    private var counts: [Int] = []
     /// Levels per feature (0 for a feature without thresholds), and the most of any feature.
     private var depths: [Int32] = []
     private var maxDepth = 0
@@ -26,7 +25,6 @@ struct ThresholdIndex: Sendable {
     init(thresholds: [[Double]], lessThan: Bool) {
         self.lessThan = lessThan
         for sorted in thresholds {
-            counts.append(sorted.count)
             var levels: [[Double]] = []
             var level = sorted.map { $0 + 0 }  // −0 → +0: equal values, one representation
             while true {
@@ -63,25 +61,16 @@ struct ThresholdIndex: Sendable {
     @inline(__always)
     func counts(feature: Int, _ xs: UnsafePointer<Double>, n: Int, into out: UnsafeMutablePointer<Int32>) {
         for r in 0..<n { out[r] = 0 }
-        let total = counts[feature]
-        guard total > 0 else { return }
+        guard depths[feature] > 0 else { return }
         let levels = Int(firstLevel[feature])..<Int(firstLevel[feature + 1])
         keys.withUnsafeBufferPointer { keys in
             levelStarts.withUnsafeBufferPointer { starts in
                 let base = keys.baseAddress!
-                // One loop per comparison, so neither the split kind nor +∞ is tested per value.
+                // One loop per comparison, so the split kind is not tested per value.
                 if lessThan {
-                    for level in levels {
-                        Self.descend(base + Int(starts[level]) &* 8, xs, n, out) { block, x in
-                            // +∞ passes every threshold of a `<` split but must not pass the
-                            // +∞ padding: the largest finite value passes exactly the thresholds.
-                            block .<= SIMD8(repeating: Swift.min(x, .greatestFiniteMagnitude))
-                        }
-                    }
+                    for level in levels { Self.descend(base + Int(starts[level]) &* 8, xs, n, out, Self.passesLessThan) }
                 } else {
-                    for level in levels {
-                        Self.descend(base + Int(starts[level]) &* 8, xs, n, out) { block, x in block .< SIMD8(repeating: x) }
-                    }
+                    for level in levels { Self.descend(base + Int(starts[level]) &* 8, xs, n, out, Self.passesLessOrEqual) }
                 }
             }
         }
@@ -103,18 +92,39 @@ struct ThresholdIndex: Sendable {
                         // One loop per comparison, as in `counts(feature:…)`: a split-kind test
                         // inside made LLVM compare lane by lane with a branch each.
                         if lessThan {
-                            Self.descend(features, xs, n, out, maxDepth, base, starts, firstLevel, depths) { block, x in
-                                block .<= SIMD8(repeating: Swift.min(x, .greatestFiniteMagnitude))
-                            }
+                            Self.descend(features, xs, n, out, maxDepth, base, starts, firstLevel, depths, Self.passesLessThan)
                         } else {
-                            Self.descend(features, xs, n, out, maxDepth, base, starts, firstLevel, depths) { block, x in
-                                block .< SIMD8(repeating: x)
-                            }
+                            Self.descend(features, xs, n, out, maxDepth, base, starts, firstLevel, depths, Self.passesLessOrEqual)
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Which keys of an 8-key block `x` passes in a `<` split (`t ≤ x`; lanes −1 where true).
+    /// +∞ passes every threshold but must not pass the +∞ padding: the largest finite value
+    /// passes exactly the thresholds.
+    @inline(__always)
+    private static func passesLessThan(_ block: SIMD8<Double>, _ x: Double) -> SIMDMask<SIMD8<Int64>> {
+        block .<= SIMD8(repeating: Swift.min(x, .greatestFiniteMagnitude))
+    }
+
+    /// Which keys of an 8-key block `x` passes in a `<=` split (`t < x`).
+    @inline(__always)
+    private static func passesLessOrEqual(_ block: SIMD8<Double>, _ x: Double) -> SIMDMask<SIMD8<Int64>> {
+        block .< SIMD8(repeating: x)
+    }
+
+    /// One level of one search: the count so far, `c`, picks the block of `level` to compare `x`
+    /// with; returns the count after this level.
+    @inline(__always)
+    private static func step(_ level: UnsafePointer<Double>, _ c: Int32, _ x: Double,
+                             _ passes: (SIMD8<Double>, Double) -> SIMDMask<SIMD8<Int64>>) -> Int32 {
+        let c = Int(c)
+        let block = UnsafeRawPointer(level + c &* 8).loadUnaligned(as: SIMD8<Double>.self)
+        // Lanes are -1 where true; + 0 turns −0 into +0.
+        return Int32(truncatingIfNeeded: c &* 8 &+ Int(0 &- passes(block, x + 0)._storage.wrappedSum()))
     }
 
     /// The levels of `counts(features:…)`, from the deepest feature's first down to every
@@ -130,24 +140,16 @@ struct ThresholdIndex: Sendable {
                 let f = Int(features[k])
                 let depth = Int(depths[f])
                 guard depth >= remaining else { continue }
-                let level = base + Int(starts[Int(firstLevel[f]) &+ depth &- remaining]) &* 8
-                let c = Int(out[k])
-                let block = UnsafeRawPointer(level + c &* 8).loadUnaligned(as: SIMD8<Double>.self)
-                out[k] = Int32(truncatingIfNeeded: c &* 8 &+ Int(0 &- passes(block, xs[k] + 0)._storage.wrappedSum()))
+                out[k] = step(base + Int(starts[Int(firstLevel[f]) &+ depth &- remaining]) &* 8, out[k], xs[k], passes)
             }
             remaining -= 1
         }
     }
 
-    /// One level of `counts`: each value's count so far picks its block of the level at `level`.
+    /// One level of `counts(feature:…)`: each value's count so far picks its block of the level at `level`.
     @inline(__always)
     private static func descend(_ level: UnsafePointer<Double>, _ xs: UnsafePointer<Double>, _ n: Int, _ out: UnsafeMutablePointer<Int32>,
                                 _ passes: (SIMD8<Double>, Double) -> SIMDMask<SIMD8<Int64>>) {
-        for r in 0..<n {
-            let c = Int(out[r])
-            let block = UnsafeRawPointer(level + c &* 8).loadUnaligned(as: SIMD8<Double>.self)
-            // Lanes are -1 where true.
-            out[r] = Int32(truncatingIfNeeded: c &* 8 &+ Int(0 &- passes(block, xs[r] + 0)._storage.wrappedSum()))
-        }
+        for r in 0..<n { out[r] = step(level, out[r], xs[r], passes) }
     }
 }
