@@ -125,7 +125,8 @@ let package = Package(
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(
             name: "SluiceModelTests",
-            dependencies: ["SluiceModel"],
+            // SluiceGenerator: its seedable generator, for the synthetic ensembles.
+            dependencies: ["SluiceModel", "SluiceGenerator"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceTestSupport"]),

@@ -165,7 +165,7 @@ final class LightGBMParityTests: XCTestCase {
         var deep: [String] = []
         for c in Self.cases {
             let (model, input, _) = try load(c)
-            XCTAssertEqual(TreeParity.checkRowWalkerFormats(model, input: input, label: c.name), .compactBlocks, c.name)
+            XCTAssertEqual(TreeParity.checkRowWalkerFormats(model, input: input, label: c.name), .compactStreams, c.name)
             if RowWalker(model.ensemble, layout: ColumnLayout(model.ensemble))?.twoStepsPerTest == true { deep.append(c.name) }
         }
         // Deep trees walk two steps per end test: some fixture must take that path.

@@ -129,7 +129,7 @@ enum TreeParity {
         let k = model.outputCount
         let features = input.flattened
         let reference = model.referenceMargins(features: features, rowCount: rows)
-        for format in [nil, RowWalker.Format.compactBreadthFirst, .wide] {
+        for format in [nil, RowWalker.Format.compactStreams, .compactBlocks, .compactBreadthFirst, .wide] {
             // (A format that does not fit would leave single rows to the reference evaluator.)
             XCTAssertNotNil(RowWalker(e, layout: ColumnLayout(e), format: format), "\(label): \(String(describing: format))", file: file, line: line)
             let compiled = CompiledEnsemble(e, rowNodes: format)

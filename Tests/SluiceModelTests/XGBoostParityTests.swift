@@ -41,7 +41,7 @@ final class XGBoostParityTests: XCTestCase {
         for testCase in Self.cases {
             let model = try LoadedModel.load(contentsOf: Fixtures.url(testCase.name + ".json"))
             let input = try Fixtures.csv(testCase.name + "_input.csv")
-            XCTAssertEqual(TreeParity.checkRowWalkerFormats(model, input: input, label: testCase.name), .compactBlocks, testCase.name)
+            XCTAssertEqual(TreeParity.checkRowWalkerFormats(model, input: input, label: testCase.name), .compactStreams, testCase.name)
         }
     }
 

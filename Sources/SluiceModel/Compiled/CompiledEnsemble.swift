@@ -17,8 +17,9 @@
 /// compare-and-select, 7 for 16 lanes), so 64 byte lanes are packed four to a 32-bit lane.
 ///
 /// **Single rows (the HTTP API).** The row's column values are computed once (global bins, no
-/// chunking), then `RowWalker` walks eight trees at a time with branch-free child selection,
-/// reporting each tree's leaf in tree order so the leaf values are added during the walk.
+/// chunking), then `RowWalker` walks the trees with branch-free child selection (eight lanes, each
+/// a stream of trees, or eight trees at a time), reporting each tree's leaf in tree order so the
+/// leaf values are added in the reference's order.
 struct CompiledEnsemble: Sendable {
     static let blockRows = 64
     /// Ranks per byte column: bins 0…126 plus 127 for "always right".
@@ -275,7 +276,7 @@ struct CompiledEnsemble: Sendable {
             return
         }
         let columnCount = layout.columns.count
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: columnCount + 1) { values in
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: walker.rowBufferCount) { values in
             fillRowValues(values.baseAddress!, row: row.baseAddress!)
             values[columnCount] = 0
             let v = values.baseAddress!
@@ -287,13 +288,13 @@ struct CompiledEnsemble: Sendable {
                     if e.accumulation == .float32 {
                         leafValueFloat.withUnsafeBufferPointer { leafValues in
                             var sum = Float(e.baseMargins[0])
-                            walker.walk(values: v) { t, ordinal in sum += leafValues[Int(base[t]) &+ ordinal] }
+                            walker.walk(row: v) { t, ordinal in sum += leafValues[Int(base[t]) &+ ordinal] }
                             out[0] = Double(sum)
                         }
                     } else {
                         leafValue.withUnsafeBufferPointer { leafValues in
                             var sum = 0.0
-                            walker.walk(values: v) { t, ordinal in sum += leafValues[Int(base[t]) &+ ordinal] }
+                            walker.walk(row: v) { t, ordinal in sum += leafValues[Int(base[t]) &+ ordinal] }
                             let aggregated = e.aggregation == .average ? sum / Double(e.treeCount) : sum
                             out[0] = aggregated + e.baseMargins[0]
                         }
@@ -304,7 +305,7 @@ struct CompiledEnsemble: Sendable {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: e.outputCount) { sum32 in
                 withUnsafeTemporaryAllocation(of: Double.self, capacity: e.outputCount) { sum64 in
                     startSums(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
-                    walker.walk(values: v) { t, ordinal in
+                    walker.walk(row: v) { t, ordinal in
                         accumulate(tree: t, ordinal: ordinal, sum32: sum32.baseAddress!, sum64: sum64.baseAddress!)
                     }
                     finish(sum32: sum32.baseAddress!, sum64: sum64.baseAddress!, into: out.baseAddress!)

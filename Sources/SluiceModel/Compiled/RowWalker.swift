@@ -1,7 +1,10 @@
 import CPrefetch
 
-/// Single-row evaluation (the API path): every tree walked from its root, eight trees at a time
-/// (twelve for the layouts that wait on L2, see `twelveLanes`).
+/// Single-row evaluation (the API path): every tree walked from its root. When every tree fits a
+/// 256-slot region (and there are fewer than 256 columns), eight lanes each walk a stream of trees
+/// (`StreamWalker`, the format `compactStreams`). Otherwise eight trees at a time (twelve for the
+/// layouts that wait on L2, see `twelveLanes`), as described here; the stream walk shares the
+/// node encoding and the cache-line blocks.
 ///
 /// The row's column values are stored as `bin << 16` and a node's test key as `rank << 16 | low`,
 /// so `value > key` is exactly `bin > rank` whatever the low half holds. Each node's two children
@@ -49,24 +52,45 @@ struct RowWalker: Sendable {
     let twoStepsPerTest: Bool
 
     /// Slots per 64-byte cache line (compact format).
-    private static let lineSlots = 16
+    static let lineSlots = 16
 
     enum Format: Sendable, Equatable {
-        case compactBlocks, compactBreadthFirst, wide
+        case compactStreams, compactBlocks, compactBreadthFirst, wide
     }
+
+    /// The stream walk (`StreamWalker`), which then holds the nodes; nil for the other formats.
+    private let streams: StreamWalker?
+    /// Entries of the row buffer `walk` takes: the column values and a final 0, then the stream
+    /// walk's per-tree entries.
+    let rowBufferCount: Int
 
     /// The node format and layout chosen.
     let format: Format
 
     /// Nil when ranks or columns do not fit 16 bits, or a tree has more than 65,536 leaves.
-    /// `format` forces a node format (tests); by default the first that fits among compact in
-    /// blocks, compact breadth first, and wide.
+    /// `format` forces a node format (tests); by default the first that fits among compact
+    /// streams, compact in blocks, compact breadth first, and wide.
     init?(_ e: TreeEnsemble, layout: ColumnLayout, format: Format? = nil) {
         let zero = layout.columns.count
         guard zero < Int(UInt16.max), layout.thresholds.allSatisfy({ $0.count < Int(UInt16.max) - 1 }) else { return nil }
         let ordinals = Self.leafOrdinals(e)
         guard ordinals.allSatisfy({ $0 <= Int(UInt16.max) }) else { return nil }
         twoStepsPerTest = e.treeCount > 0 && (0..<e.treeCount).reduce(0) { $0 + e.depth(ofTree: $1) } >= 10 * e.treeCount
+        if format == nil || format == .compactStreams {
+            if let streams = StreamWalker(e, layout: layout, ordinals: ordinals) {
+                self.streams = streams
+                self.rowBufferCount = streams.rowBufferCount
+                self.format = .compactStreams
+                compact = []
+                wide = []
+                roots = []
+                twelveLanes = false
+                return
+            }
+            if format != nil { return nil }
+        }
+        streams = nil
+        rowBufferCount = zero + 1
         for candidate in [Format.compactBlocks, .compactBreadthFirst] where (format ?? candidate) == candidate && zero < 256 {
             if let (nodes, roots) = Self.compactNodes(e, layout: layout, ordinals: ordinals, blocked: candidate == .compactBlocks) {
                 compact = nodes
@@ -114,7 +138,7 @@ struct RowWalker: Sendable {
     }
 
     /// Leaf ordinal by node (leaves counted in node order within each tree); -1 for splits.
-    private static func leafOrdinals(_ e: TreeEnsemble) -> [Int] {
+    static func leafOrdinals(_ e: TreeEnsemble) -> [Int] {
         var ordinals = [Int](repeating: -1, count: e.nodeCount)
         for t in 0..<e.treeCount {
             var k = 0
@@ -140,66 +164,75 @@ struct RowWalker: Sendable {
         var position: [Int: Int] = [:]
         var roots: [Int] = []
         for t in 0..<e.treeCount {
-            let root = e.nodes(ofTree: t).lowerBound
-            if blocked {
-                var pending: [[Int]] = [[root]]
-                var p = 0
-                while p < pending.count {
-                    var block = [pending[p]]
-                    p += 1
-                    var used = block[0].count
-                    var k = 0
-                    while k < block.count {
-                        for i in block[k] where e.splitFeature[i] >= 0 {
-                            let pair = [Int(e.leftChild[i]), Int(e.rightChild[i])]
-                            if used + 2 <= lineSlots {
-                                block.append(pair)
-                                used += 2
-                            } else {
-                                pending.append(pair)
-                            }
-                        }
-                        k += 1
-                    }
-                    let lineLeft = lineSlots - slots.count % lineSlots
-                    if used > lineLeft { slots += [Int](repeating: -1, count: lineLeft) }
-                    for unit in block {
-                        for i in unit {
-                            position[i] = slots.count
-                            slots.append(i)
-                        }
-                    }
-                }
-            } else {
-                var order = [root]
-                position[root] = slots.count
-                var next = slots.count + 1
-                var k = 0
-                while k < order.count {
-                    let i = order[k]
-                    k += 1
-                    if e.splitFeature[i] >= 0 {
-                        position[Int(e.leftChild[i])] = next
-                        position[Int(e.rightChild[i])] = next + 1
-                        next += 2
-                        order.append(Int(e.leftChild[i]))
-                        order.append(Int(e.rightChild[i]))
-                    }
-                }
-                slots += [Int](repeating: -1, count: order.count)
-                for i in order { slots[position[i]!] = i }
-            }
-            roots.append(position[root]!)
+            roots.append(layOutTree(e, t, blocked: blocked, slots: &slots, position: &position))
         }
         return (slots, position, roots)
     }
 
+    /// Appends tree `t`'s nodes to `slots` (see `layOut`); returns its root's slot.
+    static func layOutTree(_ e: TreeEnsemble, _ t: Int, blocked: Bool, slots: inout [Int], position: inout [Int: Int]) -> Int {
+        let root = e.nodes(ofTree: t).lowerBound
+        if blocked {
+            var pending: [[Int]] = [[root]]
+            var p = 0
+            while p < pending.count {
+                var block = [pending[p]]
+                p += 1
+                var used = block[0].count
+                var k = 0
+                while k < block.count {
+                    for i in block[k] where e.splitFeature[i] >= 0 {
+                        let pair = [Int(e.leftChild[i]), Int(e.rightChild[i])]
+                        if used + 2 <= lineSlots {
+                            block.append(pair)
+                            used += 2
+                        } else {
+                            pending.append(pair)
+                        }
+                    }
+                    k += 1
+                }
+                let lineLeft = lineSlots - slots.count % lineSlots
+                if used > lineLeft { slots += [Int](repeating: -1, count: lineLeft) }
+                for unit in block {
+                    for i in unit {
+                        position[i] = slots.count
+                        slots.append(i)
+                    }
+                }
+            }
+        } else {
+            var order = [root]
+            position[root] = slots.count
+            var next = slots.count + 1
+            var k = 0
+            while k < order.count {
+                let i = order[k]
+                k += 1
+                if e.splitFeature[i] >= 0 {
+                    position[Int(e.leftChild[i])] = next
+                    position[Int(e.rightChild[i])] = next + 1
+                    next += 2
+                    order.append(Int(e.leftChild[i]))
+                    order.append(Int(e.rightChild[i]))
+                }
+            }
+            slots += [Int](repeating: -1, count: order.count)
+            for i in order { slots[position[i]!] = i }
+        }
+        return position[root]!
+    }
+
     /// Calls `visit(tree, leafOrdinal)` for every tree, in tree order (callers add leaf values as
-    /// they come, so the additions overlap the walk and keep the reference's order). `values` has
-    /// one entry per column (`bin << 16`, 0 for "always left", `alwaysRight`) plus a final 0.
+    /// they come, so the additions overlap the walk and keep the reference's order). `row` has
+    /// `rowBufferCount` entries, the first one per column (`bin << 16`, 0 for "always left",
+    /// `alwaysRight`) plus a final 0; the walk may overwrite the rest.
     @inline(__always)
-    func walk(values: UnsafePointer<UInt32>, _ visit: (Int, Int) -> Void) {
-        if !compact.isEmpty {
+    func walk(row: UnsafeMutablePointer<UInt32>, _ visit: (Int, Int) -> Void) {
+        let values = UnsafePointer(row)
+        if let streams {
+            streams.walk(row: row, visit)
+        } else if !compact.isEmpty {
             compact.withUnsafeBufferPointer { nodes in
                 let n = nodes.baseAddress!
                 let prefetchNode = { (i: UInt) in sluice_prefetch(n + Int(bitPattern: i)) }
