@@ -47,5 +47,7 @@ final class RunCommandShutdownTests: XCTestCase {
         let committedTotal = committed.map { max(0, $0.offset) }.reduce(0, +)
         XCTAssertGreaterThan(committedTotal, 0, "nothing was committed before exit")
         XCTAssertEqual(Int(committedTotal), decided, "every committed input has exactly one output, and nothing decided is uncommitted")
+        // No input decided twice across the shutdown.
+        XCTAssertLessThanOrEqual(decided, generated.count, "more outputs than inputs")
     }
 }
