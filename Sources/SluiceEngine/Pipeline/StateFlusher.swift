@@ -18,10 +18,13 @@ import SluiceRedis
 /// (the pipeline's); the worker thread only touches its own store.
 final class StateFlusher: @unchecked Sendable {
     enum Job {
-        /// Exactly-once: committed states, each fenced by the input offsets it includes, then
-        /// the partitions' applied positions.
+        /// The stream's states, each fenced by the input offsets it includes, then the
+        /// partitions' applied positions (exactly-once: committed states and their positions;
+        /// at-least-once: a checkpoint's states and no positions, which it raises itself after
+        /// its offset commit).
         case committed(entities: [(userID: String, entity: StoredEntity)], positions: [Int32: Int64])
-        /// At-least-once: a checkpoint's changed states, written as they are.
+        /// A replay's checkpoint: its changed states, written as they are (its own key prefix;
+        /// the topics it reads are not the input's, so their offsets fence nothing).
         case checkpoint(states: [(userID: String, state: EntityState)])
     }
 

@@ -5,9 +5,10 @@ import SluiceKafka
 /// At-least-once bookkeeping of a `StreamPipeline`, also used by replay. Pipeline thread only
 /// (rebalance callbacks run on it too, inside `poll`).
 struct AtLeastOnceState {
-    /// The latest state of the entities seen since the last rebalance, read instead of Redis;
+    /// The latest state of the entities seen since the last rebalance, read instead of Redis,
+    /// each with the input offsets applied to it (per partition, as exactly-once keeps them);
     /// those in `dirty` are not in Redis yet.
-    var states: [String: EntityState] = [:]
+    var states: [String: StoredEntity] = [:]
     /// Entities changed since the last checkpoint.
     var dirty: Set<String> = []
     /// Per partition: the offset after the last record processed since the last checkpoint.
@@ -23,6 +24,11 @@ struct AtLeastOnceState {
     var lastCheckpointNanos: UInt64 = 0
     /// The running loop's stop signal, for Redis retries inside rebalance callbacks.
     var stop = StopSignal()
+    /// The stream's writes are fenced by the entities' input offsets, as exactly-once's are: a
+    /// write from an instance that lost the partitions (queued or retrying while the next owner
+    /// wrote later offsets) is refused instead of overwriting newer state. A replay writes
+    /// unfenced: it reads other topics, whose partitions are not the input's, under its own prefix.
+    var fenced = false
 }
 
 /// At-least-once processing (docs/exactly-once.md): every `commit_interval_ms` (or
@@ -44,6 +50,7 @@ extension StreamPipeline {
         }
         atLeastOnce = AtLeastOnceState()
         atLeastOnce.stop = stop
+        atLeastOnce.fenced = true
         atLeastOnce.lastCheckpointNanos = DispatchTime.now().uptimeNanoseconds
         try consumer.subscribe([topology.inputTopic])
         while !stop.isStopped {
@@ -66,7 +73,10 @@ extension StreamPipeline {
         consumer.close()
         try throwDeferredRebalanceError()
         try producer.flush(timeoutMs: config.flushTimeoutMs)
-        logger.info("pipeline stopped", metadata: ["records": "\(statistics.recordsIn)"])
+        // Refused writes: a late write of states another owner has since written, or states
+        // re-processed after a crash that Redis already held (at-least-once).
+        statistics.fencedWrites = flusher.fencedWrites
+        logger.info("pipeline stopped", metadata: ["records": "\(statistics.recordsIn)", "fenced": "\(statistics.fencedWrites)"])
         return statistics
     }
 
@@ -83,9 +93,10 @@ extension StreamPipeline {
             atLeastOnce.offsets.removeAll()
             atLeastOnce.awaitingCommit.removeAll()
             atLeastOnce.records = 0
-            // A state write still queued or retrying must not land after the partitions' next
-            // owner has written (at-least-once writes are not fenced): wait for it here, while
-            // the partitions are still this instance's, for a bounded time.
+            // A state write still queued or retrying would be refused once the partitions' next
+            // owner has written later offsets (fenced), but until then it lands and that owner
+            // reads it: wait for it here, while the partitions are still this instance's, for a
+            // bounded time.
             _ = try? flusher.drain(timeout: .seconds(10))
         }
         atLeastOnce.states.removeAll()
@@ -108,9 +119,27 @@ extension StreamPipeline {
     /// output thread; its states and offsets wait for the next checkpoint, which waits for them.
     func processBatch(_ records: [KafkaRecord], stop: StopSignal) throws {
         let decoded = metrics.timed(.decode) { decode(records) }
-        var states = try metrics.timed(.featureRead) { try loadStates(decoded.users, stop: stop) }
+        var entities = try metrics.timed(.featureRead) { try loadStates(decoded.users, stop: stop) }
+        // The states move out of the entities and back (swapped, not copied: copy-on-write).
+        var states: [EntityState] = []
+        states.reserveCapacity(entities.count)
+        for slot in entities.indices {
+            var state = EntityState(aggregations: [])
+            swap(&state, &entities[slot].state)
+            states.append(state)
+        }
         var batch = metrics.timed(.features) {
             topology.computeFeatures(decoded.events, userSlots: decoded.userSlots, states: &states)
+        }
+        for slot in states.indices { swap(&entities[slot].state, &states[slot]) }
+        if atLeastOnce.fenced {
+            // The highest offset applied per partition: a record processed again after a crash
+            // (at-least-once) lies below what Redis may already hold, and must not lower it.
+            for index in records.indices where decoded.outcomes[index] >= 0 {
+                let slot = Int(decoded.userSlots[decoded.outcomes[index]])
+                let partition = records[index].partition
+                entities[slot].applied[partition] = max(entities[slot].applied[partition] ?? -1, records[index].offset)
+            }
         }
         metrics.timed(.score) { scorer.score(&batch) }
         // Produced by the output thread while this thread goes on with the next batch (as with
@@ -119,7 +148,7 @@ extension StreamPipeline {
             try outputs.submit { [self] in try metrics.timed(.produce) { try emitOutputs(records, decoded, batch) } }
         }
         for (slot, userID) in decoded.users.enumerated() {
-            atLeastOnce.states[userID] = states[slot]
+            atLeastOnce.states[userID] = entities[slot]
             atLeastOnce.dirty.insert(userID)
         }
         for record in records {
@@ -155,10 +184,15 @@ extension StreamPipeline {
         }
         atLeastOnce.offsets.removeAll(keepingCapacity: true)
         atLeastOnce.records = 0
-        let changed = atLeastOnce.dirty.map { (userID: $0, state: atLeastOnce.states[$0]!) }
+        let changed = atLeastOnce.dirty.map { (userID: $0, entity: atLeastOnce.states[$0]!) }
         atLeastOnce.dirty.removeAll(keepingCapacity: true)
         // At most the previous checkpoint's job is queued (capacity 2), so this never waits.
-        if !changed.isEmpty { try flusher.enqueue(.checkpoint(states: changed)) {} }
+        if !changed.isEmpty {
+            let job: StateFlusher.Job = atLeastOnce.fenced
+                ? .committed(entities: changed, positions: [:])
+                : .checkpoint(states: changed.map { (userID: $0.userID, state: $0.entity.state) })
+            try flusher.enqueue(job) {}
+        }
         if final { try commitAwaitingOffsets(stop: stop, commit: commit) }
         if atLeastOnce.states.count > config.stateCacheEntries {
             // Dropped states are read back from Redis, so Redis must hold them first.
@@ -207,16 +241,17 @@ extension StreamPipeline {
         }
     }
 
-    /// The states of `users` (in their order) from memory, else from Redis (one round trip for
-    /// the rest), else empty. States are moved out, not copied, so the batch's updates do not
-    /// copy their buffers; if the batch fails the run ends, and a restart reads Redis again.
-    private func loadStates(_ users: [String], stop: StopSignal) throws -> [EntityState] {
-        try Self.takeOrLoad(users, placeholder: EntityState(aggregations: [])) { userID in
+    /// The states of `users` (in their order), with their applied offsets, from memory, else
+    /// from Redis (one round trip for the rest), else empty. States are moved out, not copied,
+    /// so the batch's updates do not copy their buffers; if the batch fails the run ends, and a
+    /// restart reads Redis again.
+    private func loadStates(_ users: [String], stop: StopSignal) throws -> [StoredEntity] {
+        try Self.takeOrLoad(users, placeholder: StoredEntity(state: EntityState(aggregations: []))) { userID in
             atLeastOnce.states.removeValue(forKey: userID)
         } load: { misses in
-            try withRedisRetry(stop: stop, "load state") { try store.load(misses) }
+            try withRedisRetry(stop: stop, "load state") { try store.loadStored(misses) }
         } empty: {
-            topology.engine.emptyState()
+            StoredEntity(state: topology.engine.emptyState())
         }
     }
 }
