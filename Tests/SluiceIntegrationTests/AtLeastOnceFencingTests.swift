@@ -59,4 +59,26 @@ final class AtLeastOnceFencingTests: XCTestCase {
         XCTAssertEqual(others.filter { stored[$0]?.applied != fences[$0] }.count, 0,
                        "fences differ from the offsets of the users' last records, e.g. \(others.first.map { (stored[$0]?.applied, fences[$0]) }.debugDescription)")
     }
+
+    /// State from another offset space (applied positions in Redis, but no offset committed by
+    /// the group: a topic recreated, or another group under the key prefix) would refuse every
+    /// fenced write and lose the run's updates: the run refuses to start instead, as exactly-once
+    /// does.
+    func testRefusesStateFromAnotherOffsetSpace() throws {
+        let (broker, redis, topology) = try demoTestBed(partitions: 2)
+        try broker.produce(TrafficGenerator.testTraffic(events: 200, users: 20, days: 5, seed: 3), to: "events")
+        let connection = try RedisConnection(configuration: try RedisConfiguration(url: redis.url), logger: Logger(label: "test.redis"))
+        try RedisFeatureStore(connection: connection, topology: topology, keyPrefix: "offsets")
+            .advanceAppliedPositions(topic: "events", [1: 1_000_000])
+
+        var kafka = KafkaConfiguration(broker.clientProperties)
+        kafka["group.id"] = "sluice-alo-offsets"
+        var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: "offsets", batchSize: 50)
+        config.delivery = .atLeastOnce
+        let pipeline = try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: true),
+                                          logger: Logger(label: "test.alo"))
+        XCTAssertThrowsError(try pipeline.run(stop: StopSignal())) { error in
+            XCTAssertTrue("\(error)".contains("events[1]: Redis holds state applied up to offset 1000000, but consumer group has no committed offset"), "\(error)")
+        }
+    }
 }

@@ -13,7 +13,7 @@ final class RunCommandShutdownTests: XCTestCase {
             return XCTFail("sluice binary not found at \(binary): build the package first (swift build --build-tests)")
         }
         let bed = try ProcessTestBed(events: 3000, users: 200, seed: 5)
-        let (broker, redis, generated) = (bed.broker, bed.redis, bed.generated)
+        let (broker, redis) = (bed.broker, bed.redis)
 
         var environment = broker.sluiceEnvironment(redisURL: redis.url, groupID: "sluice-shutdown-test")
         // Small batches keep the run going long enough to be interrupted.
@@ -47,7 +47,5 @@ final class RunCommandShutdownTests: XCTestCase {
         let committedTotal = committed.map { max(0, $0.offset) }.reduce(0, +)
         XCTAssertGreaterThan(committedTotal, 0, "nothing was committed before exit")
         XCTAssertEqual(Int(committedTotal), decided, "every committed input has exactly one output, and nothing decided is uncommitted")
-        // No input decided twice across the shutdown.
-        XCTAssertLessThanOrEqual(decided, generated.count, "more outputs than inputs")
     }
 }

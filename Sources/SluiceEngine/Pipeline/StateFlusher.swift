@@ -136,6 +136,12 @@ final class StateFlusher: @unchecked Sendable {
                 case .committed(let entities, let positions):
                     skipped = try store.saveFenced(entities)
                     try store.advanceAppliedPositions(topic: topic, positions)
+                    if skipped > 0 {
+                        logger.notice("state writes refused by their fences", metadata: [
+                            "refused": "\(skipped)", "of": "\(entities.count)",
+                            "why": "Redis holds later input offsets for these entities (another instance wrote them since) or already holds these records' changes (processed again after a crash or takeover)",
+                        ])
+                    }
                     logger.debug("state written", metadata: [
                         "entities": "\(entities.count)", "fenced": "\(skipped)",
                         "positions": "\(positions.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))",

@@ -101,6 +101,14 @@ extension StreamPipeline {
         }
         atLeastOnce.states.removeAll()
         atLeastOnce.dirty.removeAll()
+        if case .assigned(let partitions) = event {
+            do {
+                try checkAppliedPositionsForAtLeastOnce(partitions)
+            } catch {
+                // The run ends with it, before any of these partitions' records is processed.
+                deferredRebalanceError = deferredRebalanceError ?? error
+            }
+        }
         switch event {
         case .revoked(let partitions): logger.info("revoked \(partitions.count) partitions")
         case .assigned(let partitions): logger.info("assigned \(partitions.count) partitions")

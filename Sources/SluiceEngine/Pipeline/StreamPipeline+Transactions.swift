@@ -534,10 +534,7 @@ extension StreamPipeline {
             case (nil, nil):
                 continue
             case (let a?, nil):
-                throw Failure(description: """
-                    \(partition): Redis holds state applied up to offset \(a), but consumer group has no committed offset \
-                    (another group.id or an earlier run under the same key prefix?): use a fresh key prefix or restore the group's offsets
-                    """)
+                throw Self.appliedWithoutCommit(partition, applied: a)
             case (nil, let c?):
                 let low = try consumer.watermarks(topic: entry.topic, partition: entry.partition, timeoutMs: 10_000).low
                 guard low == 0 else {
@@ -550,12 +547,7 @@ extension StreamPipeline {
                 starts[partition] = 0
                 if c > 0 { transaction.recoveryEnd[entry.partition] = c }
             case (let a?, let c?):
-                guard a <= c else {
-                    throw Failure(description: """
-                        \(partition): Redis state includes records up to \(a), beyond the committed offset \(c) \
-                        (group offsets reset, or a key prefix shared with another run?): refusing to apply records twice
-                        """)
-                }
+                guard a <= c else { throw Self.appliedBeyondCommit(partition, applied: a, committed: c) }
                 starts[partition] = a
                 if a < c { transaction.recoveryEnd[entry.partition] = c }
             }

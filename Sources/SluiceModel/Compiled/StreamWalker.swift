@@ -105,7 +105,9 @@ struct StreamWalker: Sendable {
     func walk(row: UnsafeMutablePointer<UInt32>, _ visit: (Int, Int) -> Void) {
         nodes.withUnsafeBufferPointer { nodes in
             // Indexed from the offset index space: region r's slot s is at ((r + bias) << shift) + s.
-            let n = nodes.baseAddress! + start - (bias << Self.shift)
+            // The base lies before the array, so it is made from its address (pointer arithmetic
+            // out of an allocation is undefined); every index the walk reads is inside it.
+            let n = UnsafePointer<UInt32>(bitPattern: Int(bitPattern: nodes.baseAddress!) + (start - (bias << Self.shift)) * 4)!
             @inline(__always) func step(_ i: inout UInt) -> UInt {
                 let node = n[Int(bitPattern: i)]
                 row[Int(bitPattern: i &>> UInt(Self.shift))] = node
