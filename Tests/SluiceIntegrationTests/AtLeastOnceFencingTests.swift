@@ -31,13 +31,8 @@ final class AtLeastOnceFencingTests: XCTestCase {
         let newerFences: [Int32: Int64] = [0: 1_000_000, 1: 1_000_000]
         try store.saveFenced([(userID: user, entity: StoredEntity(state: newer[user]!, applied: newerFences))])
 
-        var kafka = KafkaConfiguration(broker.clientProperties)
-        kafka["group.id"] = "sluice-alo-fencing"
-        var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: "fencing", batchSize: 200)
-        config.delivery = .atLeastOnce
-        let pipeline = try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: true),
-                                          logger: Logger(label: "test.alo"))
-        let statistics = try pipeline.run(stop: StopSignal())
+        let statistics = try Self.atLeastOncePipeline(broker, redis, topology, group: "sluice-alo-fencing", keyPrefix: "fencing")
+            .run(stop: StopSignal())
         XCTAssertEqual(statistics.recordsIn, generated.count)
         XCTAssertGreaterThanOrEqual(statistics.fencedWrites, 1, "the write of the user another owner wrote was not refused")
 
@@ -71,14 +66,19 @@ final class AtLeastOnceFencingTests: XCTestCase {
         try RedisFeatureStore(connection: connection, topology: topology, keyPrefix: "offsets")
             .advanceAppliedPositions(topic: "events", [1: 1_000_000])
 
-        var kafka = KafkaConfiguration(broker.clientProperties)
-        kafka["group.id"] = "sluice-alo-offsets"
-        var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: "offsets", batchSize: 50)
-        config.delivery = .atLeastOnce
-        let pipeline = try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: true),
-                                          logger: Logger(label: "test.alo"))
+        let pipeline = try Self.atLeastOncePipeline(broker, redis, topology, group: "sluice-alo-offsets", keyPrefix: "offsets")
         XCTAssertThrowsError(try pipeline.run(stop: StopSignal())) { error in
             XCTAssertTrue("\(error)".contains("events[1]: Redis holds state applied up to offset 1000000, but consumer group has no committed offset"), "\(error)")
         }
+    }
+
+    /// An at-least-once pipeline on `group` and `keyPrefix` that stops at the end of the input.
+    static func atLeastOncePipeline(_ broker: TansuTestBroker, _ redis: RedisTestServer, _ topology: Topology,
+                                    group: String, keyPrefix: String) throws -> StreamPipeline {
+        var kafka = KafkaConfiguration(broker.clientProperties)
+        kafka["group.id"] = group
+        var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: keyPrefix, batchSize: 200)
+        config.delivery = .atLeastOnce
+        return try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: true), logger: Logger(label: "test.alo"))
     }
 }
