@@ -26,6 +26,15 @@ final class StreamWalkerTests: XCTestCase {
         try Self.assertSingleRowsMatchReference(e, label: "oversized")
     }
 
+    /// Too many trees for the regions' memory budget: no stream walker.
+    func testRegionBudgetFallsBack() throws {
+        let e = try Self.ensemble(trees: 17, seed: 5)
+        let layout = ColumnLayout(e)
+        let ordinals = RowWalker.leafOrdinals(e)
+        XCTAssertNotNil(StreamWalker(e, layout: layout, ordinals: ordinals, maxRegionBytes: 25 * 1024))
+        XCTAssertNil(StreamWalker(e, layout: layout, ordinals: ordinals, maxRegionBytes: 25 * 1024 - 1))
+    }
+
     /// Trees of three kinds in turn: a single leaf, a random tree, and a chain of `chainLength`
     /// splits each with a leaf on one side (LightGBM's leaf-wise growth at its most lopsided).
     static func ensemble(trees: Int, seed: UInt64, chainLength: Int = 40) throws -> TreeEnsemble {

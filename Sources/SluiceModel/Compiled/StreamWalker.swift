@@ -40,11 +40,16 @@ struct StreamWalker: Sendable {
     /// Entries of the row buffer: the column values, then one per region.
     let rowBufferCount: Int
 
-    /// Nil when a tree does not fit a region.
-    init?(_ e: TreeEnsemble, layout: ColumnLayout, ordinals: [Int]) {
+    /// Regions cost 1 KB per tree whatever its size, so ensembles of very many trees (a
+    /// 100-class model of 1,000 rounds has 100,000) keep the packed layout of `RowWalker`'s
+    /// groups instead: at most this many bytes of regions (32,768 trees).
+    static let maxRegionBytes = 32 << 20
+
+    /// Nil when a tree does not fit a region, or the regions would exceed `maxRegionBytes`.
+    init?(_ e: TreeEnsemble, layout: ColumnLayout, ordinals: [Int], maxRegionBytes: Int = Self.maxRegionBytes) {
         let zero = layout.columns.count
         let regionSlots = Self.regionSlots
-        guard zero < 256, e.treeCount > 0 else { return nil }
+        guard zero < 256, e.treeCount > 0, (e.treeCount + Self.lanes) * regionSlots * 4 <= maxRegionBytes else { return nil }
 
         // Regions: lane 0's trees, its end region, lane 1's trees, …
         var regionTrees: [Int] = []  // tree per region, -1 for an end region
