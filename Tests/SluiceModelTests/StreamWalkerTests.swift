@@ -26,6 +26,17 @@ final class StreamWalkerTests: XCTestCase {
         try Self.assertSingleRowsMatchReference(e, label: "oversized")
     }
 
+    /// Chains of 120 to 130 splits (241 to 261 nodes) cross a region's 256 slots. A chain of 127
+    /// splits fills all 256 (a leaf in the last slot, whose jump to the next region is 1): still
+    /// streams; from 128 on, blocks. All exact.
+    func testTreesFillingTheWholeRegion() throws {
+        for chain in 120...130 {
+            let e = try Self.ensemble(trees: 9, seed: UInt64(chain), chainLength: chain)
+            XCTAssertEqual(RowWalker(e, layout: ColumnLayout(e))?.format, chain <= 127 ? .compactStreams : .compactBlocks, "chain \(chain)")
+            try Self.assertSingleRowsMatchReference(e, label: "chain \(chain)")
+        }
+    }
+
     /// Too many trees for the regions' memory budget: no stream walker.
     func testRegionBudgetFallsBack() throws {
         let e = try Self.ensemble(trees: 17, seed: 5)
