@@ -75,10 +75,7 @@ final class AtLeastOnceFencingTests: XCTestCase {
     /// An at-least-once pipeline on `group` and `keyPrefix` that stops at the end of the input.
     static func atLeastOncePipeline(_ broker: TansuTestBroker, _ redis: RedisTestServer, _ topology: Topology,
                                     group: String, keyPrefix: String) throws -> StreamPipeline {
-        var kafka = KafkaConfiguration(broker.clientProperties)
-        kafka["group.id"] = group
-        var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: keyPrefix, batchSize: 200)
-        config.delivery = .atLeastOnce
-        return try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: true), logger: Logger(label: "test.alo"))
+        try StreamPipeline(topology: topology, config: pipelineConfig(broker, redis, group: group, keyPrefix: keyPrefix, delivery: .atLeastOnce),
+                           options: .init(exitAtEnd: true), logger: Logger(label: "test.alo"))
     }
 }

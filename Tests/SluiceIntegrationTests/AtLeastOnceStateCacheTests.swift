@@ -38,12 +38,8 @@ final class AtLeastOnceStateCacheTests: XCTestCase {
     func testRebalancesCheckpointAndDropTheStatesInMemory() throws {
         let (broker, redis, topology) = try demoTestBed(partitions: 4)
         let generated = TrafficGenerator.testTraffic(events: 3600, users: 120, days: 10, seed: 77)
-        let phases = [generated[0..<1200], generated[1200..<2400], generated[2400...]].map(Array.init)
-
-        var kafka = KafkaConfiguration(broker.clientProperties)
-        kafka["group.id"] = "sluice-alo-cache"
-        var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: "alo", batchSize: 200)
-        config.delivery = .atLeastOnce
+        let phases = thirds(generated)
+        var config = pipelineConfig(broker, redis, group: "sluice-alo-cache", keyPrefix: "alo", delivery: .atLeastOnce)
         // Checkpoints only at rebalances and at the end: work is pending whenever partitions move.
         config.commitIntervalMs = 600_000
         func start(_ name: String) throws -> RunningPipeline {

@@ -15,15 +15,10 @@ final class DeliveryModeSwitchTests: XCTestCase {
     func testExactlyOnceAfterAtLeastOnceAppliesEveryEventOnce() throws {
         let (broker, redis, topology) = try demoTestBed(partitions: 4)
         let generated = TrafficGenerator.testTraffic(events: 2400, users: 100, days: 10, seed: 91)
-        let phases = [generated[0..<800], generated[800..<1600], generated[1600...]].map(Array.init)
-
-        var kafka = KafkaConfiguration(broker.clientProperties)
-        kafka["group.id"] = "sluice-mode-switch"
         var recovered: [Int] = []
-        for (phase, delivery) in zip(phases, [RuntimeConfig.Delivery.exactlyOnce, .atLeastOnce, .exactlyOnce]) {
+        for (phase, delivery) in zip(thirds(generated), [RuntimeConfig.Delivery.exactlyOnce, .atLeastOnce, .exactlyOnce]) {
             try broker.produce(phase, to: "events")
-            var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: "switch", batchSize: 200)
-            config.delivery = delivery
+            let config = pipelineConfig(broker, redis, group: "sluice-mode-switch", keyPrefix: "switch", delivery: delivery)
             let pipeline = try StreamPipeline(topology: topology, config: config, options: .init(exitAtEnd: true),
                                               logger: Logger(label: "test.\(delivery)"))
             let statistics = try pipeline.run(stop: StopSignal())

@@ -2,6 +2,7 @@ import Foundation
 import SluiceCore
 import SluiceEngine
 import SluiceGenerator
+import SluiceKafka
 import SluiceRedis
 import SluiceTestSupport
 import XCTest
@@ -12,6 +13,23 @@ func demoTestBed(partitions: Int32) throws -> (broker: TansuTestBroker, redis: R
     let redis = try RedisTestServer()
     try broker.createTopics(["events", "decisions", "events-dlq", "events-late"], partitions: partitions)
     return (broker, redis, try Topology.load(path: repositoryRoot + "/topologies/returns-fraud.yaml"))
+}
+
+/// A pipeline configuration for `broker` and `redis`: consumer group `group`, Redis key prefix
+/// `keyPrefix`, batches of 200 records.
+func pipelineConfig(_ broker: TansuTestBroker, _ redis: RedisTestServer, group: String, keyPrefix: String,
+                    delivery: RuntimeConfig.Delivery) -> RuntimeConfig {
+    var kafka = KafkaConfiguration(broker.clientProperties)
+    kafka["group.id"] = group
+    var config = RuntimeConfig(kafka: kafka, redisURL: redis.url, keyPrefix: keyPrefix, batchSize: 200)
+    config.delivery = delivery
+    return config
+}
+
+/// `records` in three consecutive, equal parts (the phases of a run that stops and starts).
+func thirds<T>(_ records: [T]) -> [[T]] {
+    let n = records.count / 3
+    return [records[0..<n], records[n..<2 * n], records[(2 * n)...]].map(Array.init)
 }
 
 extension TrafficGenerator {

@@ -128,27 +128,8 @@ extension StreamPipeline {
     func processBatch(_ records: [KafkaRecord], stop: StopSignal) throws {
         let decoded = metrics.timed(.decode) { decode(records) }
         var entities = try metrics.timed(.featureRead) { try loadStates(decoded.users, stop: stop) }
-        // The states move out of the entities and back (swapped, not copied: copy-on-write).
-        var states: [EntityState] = []
-        states.reserveCapacity(entities.count)
-        for slot in entities.indices {
-            var state = EntityState(aggregations: [])
-            swap(&state, &entities[slot].state)
-            states.append(state)
-        }
-        var batch = metrics.timed(.features) {
-            topology.computeFeatures(decoded.events, userSlots: decoded.userSlots, states: &states)
-        }
-        for slot in states.indices { swap(&entities[slot].state, &states[slot]) }
-        if atLeastOnce.fenced {
-            // The highest offset applied per partition: a record processed again after a crash
-            // (at-least-once) lies below what Redis may already hold, and must not lower it.
-            for index in records.indices where decoded.outcomes[index] >= 0 {
-                let slot = Int(decoded.userSlots[decoded.outcomes[index]])
-                let partition = records[index].partition
-                entities[slot].applied[partition] = max(entities[slot].applied[partition] ?? -1, records[index].offset)
-            }
-        }
+        // (A replay's applied offsets are never written: its checkpoints are unfenced.)
+        var batch = computeFeatures(records, decoded, entities: &entities)
         metrics.timed(.score) { scorer.score(&batch) }
         // Produced by the output thread while this thread goes on with the next batch (as with
         // exactly-once); a produce failure comes back from a later submit or the checkpoint's drain.

@@ -184,23 +184,9 @@ extension StreamPipeline {
         }
 
         if !live.isEmpty {
-            var states: [EntityState] = []
-            states.reserveCapacity(decodedLive.users.count)
-            for slot in decodedLive.users.indices {
-                var state = EntityState(aggregations: [])
-                swap(&state, &entities[slot].state)
-                states.append(state)
-            }
-            var batch = metrics.timed(.features) {
-                topology.computeFeatures(decodedLive.events, userSlots: decodedLive.userSlots, states: &states)
-            }
+            // Live users come first in `entities` (then those only replayed).
+            var batch = computeFeatures(live, decodedLive, entities: &entities)
             metrics.timed(.score) { scorer.score(&batch) }
-            // Index loops: iterating records by value copies each (five retains and releases).
-            for index in live.indices where decodedLive.outcomes[index] >= 0 {
-                let slot = Int(decodedLive.userSlots[decodedLive.outcomes[index]])
-                entities[slot].applied[live[index].partition] = live[index].offset
-            }
-            for slot in states.indices { swap(&entities[slot].state, &states[slot]) }
             do {
                 if !transaction.isOpen { try beginTransaction() }
                 let header = KafkaHeader(name: "sluice.txn", string: currentTransactionName)

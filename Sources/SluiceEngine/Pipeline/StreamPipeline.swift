@@ -302,6 +302,34 @@ public final class StreamPipeline: @unchecked Sendable {
         var userSlots: [Int32] = []
     }
 
+    /// The features of a decoded batch, over the entities of its users (`entities[slot]` for
+    /// `decoded.users[slot]`; entities beyond them are left alone), changing their states and
+    /// raising their applied offsets (per partition, never lowering one) to the records whose
+    /// events they took. States move out and back (swapped, not copied), so copy-on-write never
+    /// copies a state's buffers. Both delivery modes.
+    func computeFeatures(_ records: [KafkaRecord], _ decoded: DecodedBatch, entities: inout [StoredEntity]) -> FeatureBatch {
+        var states: [EntityState] = []
+        states.reserveCapacity(decoded.users.count)
+        for slot in decoded.users.indices {
+            var state = EntityState(aggregations: [])
+            swap(&state, &entities[slot].state)
+            states.append(state)
+        }
+        let batch = metrics.timed(.features) {
+            topology.computeFeatures(decoded.events, userSlots: decoded.userSlots, states: &states)
+        }
+        for slot in states.indices { swap(&entities[slot].state, &states[slot]) }
+        // Index loops: iterating records by value copies each (five retains and releases). The
+        // highest offset wins: a record processed again (at-least-once, after a crash) lies below
+        // what Redis may already hold for its entity.
+        for index in records.indices where decoded.outcomes[index] >= 0 {
+            let slot = Int(decoded.userSlots[decoded.outcomes[index]])
+            let partition = records[index].partition
+            entities[slot].applied[partition] = max(entities[slot].applied[partition] ?? -1, records[index].offset)
+        }
+        return batch
+    }
+
     func decode(_ records: [KafkaRecord]) -> DecodedBatch {
         let decoder = self.decoder
         var decoded = DecodedBatch()
