@@ -8,8 +8,9 @@ For each row, every tree's path length comes from LightGBM's `pred_leaf` and the
 `dump_model()`. A group of eight trees walks until its longest path ends, testing for the end
 every second step (so it takes the path + 1 steps, rounded up to even). Prints the mean group
 steps per row for: trees in model order; sorted by expected path (training counts), by depth,
-by the rows' own mean path; the ideal (no lane waits for another); and the straggler scheme with
-a budget of B steps (unfinished walks queued and walked eight at a time).
+by the rows' own mean path; the ideal (no lane waits for another); the straggler scheme with
+a budget of B steps (unfinished walks queued and walked eight at a time); and the stream walk
+(eight lanes each walking every eighth tree, whole, and in two halves).
 """
 import argparse
 
@@ -75,6 +76,18 @@ def main():
     print(f"ideal (path + 1 per tree, / 8): {(paths + 1).sum(axis=1).mean() / 8:.1f}")
     for budget in (6, 8, 10, 12):
         print(f"stragglers, budget {budget}: {stragglers(budget):.1f}")
+
+    def streams(chunks):
+        """The stream walk (StreamWalker.swift): lane k walks trees k, k + 8, … one after another,
+        each tree its path + 1 steps (the step at the leaf jumps to the lane's next root); the walk
+        lasts as long as its longest lane, once per chunk of the trees walked in turn."""
+        bounds = [round(trees * c / chunks / 8) * 8 for c in range(chunks + 1)]
+        return np.mean([sum(max((paths[r, bounds[c] + k:bounds[c + 1]:8] + 1).sum() for k in range(8)) for c in range(chunks))
+                        for r in range(len(rows))])
+
+    print(f"streams: {streams(1):.1f} steps of the longest lane per row "
+          f"(all lanes' steps / 8: {(paths + 1).sum(axis=1).mean() / 8:.1f})")
+    print(f"streams in two halves, walked in turn: {streams(2):.1f}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,12 @@
 /// walking a *stream* of trees one after another, instead of eight trees at a time.
 ///
 /// `RowWalker`'s groups of eight trees walk as long as their longest path, and LightGBM's paths
-/// vary so much that about half of its lane steps were spent waiting at a leaf (742 group steps
-/// per row where the paths need 416, `loadtest/inference/group_steps.py`). Here a leaf is not a
+/// vary so much that over a third of its lane steps were spent waiting at a leaf (774.5 group
+/// steps per row where the paths need 478.3, `loadtest/inference/group_steps.py`). Here a leaf is not a
 /// dead end: its child offset points to the root of the lane's next tree (its column is the
 /// always-0 one, so the test never adds 1), and a lane goes on to its next tree with the same
 /// step as any other. Lane k walks trees k, k + 8, k + 16, …; the lanes' totals differ far less
-/// than single paths do (515 steps per row for the longest lane on the benchmark model).
+/// than single paths do (512.2 steps per row for the longest lane on the benchmark model).
 ///
 /// Each tree sits in a region of `1 << shift` slots (its nodes in cache-line blocks, as in
 /// `RowWalker`), a lane's trees in consecutive regions followed by one end region whose only
